@@ -1,0 +1,12 @@
+//! qosd: per-node agent that holds tenants' resource contracts (baseline and
+//! burst) with cgroup v2. See DESIGN.md for the flow:
+//! config -> sample -> policy -> enforce -> kernel, with metrics on the side.
+
+pub mod agent;
+pub mod cgroup;
+pub mod config;
+pub mod enforce;
+pub mod metrics;
+pub mod policy;
+pub mod procfs;
+pub mod sample;
