@@ -1,1 +1,561 @@
-//! TODO
+//! The daemon: the tick loop (sample, decide, enforce, export), SIGHUP
+//! reload (validate, then swap: a bad file keeps the old contracts), SIGTERM
+//! shutdown that leaves limits in place, and systemd readiness and watchdog.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, error, info, warn};
+
+use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US};
+use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
+use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
+use crate::enforce::{CpuLimits, Enforcer, Writes};
+use crate::metrics::Metrics;
+use crate::policy::{self, Allocation, Claim, Resource};
+use crate::procfs::ProcFs;
+use crate::sample::{self, Rates, Snapshot};
+
+/// The controllers every tenant group gets.
+const CONTROLLERS: &[Controller] = &[Controller::Cpu];
+
+/// The kernel refuses cpu.max quotas under 1 ms.
+const MIN_QUOTA_US: u64 = 1_000;
+
+/// Limits closer than this (in cores) are the same for logging purposes.
+const LOG_EPSILON_CORES: f64 = 0.005;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config_path: PathBuf,
+    pub dry_run: bool,
+    pub once: bool,
+}
+
+/// Runs the agent until SIGTERM/SIGINT (or after one tick with `once`).
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let proc = ProcFs::default();
+    let loaded = config::load(&options.config_path, &host_facts(&proc)?)?;
+    for warning in &loaded.warnings {
+        warn!("{}: {warning}", options.config_path.display());
+    }
+    let config = loaded.config;
+    let hierarchy = Hierarchy::open(&config.agent.cgroup_root, CONTROLLERS)?;
+    let metrics = Arc::new(Metrics::new()?);
+    let _server = if options.once {
+        None
+    } else {
+        Some(crate::metrics::serve(config.agent.metrics_listen, metrics.clone()).await?)
+    };
+    let mut agent = Agent::new(options, proc, hierarchy, config, metrics);
+    agent.tick();
+    if agent.options.once {
+        tokio::time::sleep(agent.config.agent.interval).await;
+        agent.tick();
+        return Ok(());
+    }
+    agent.serve_until_stopped().await
+}
+
+fn host_facts(proc: &ProcFs) -> anyhow::Result<HostFacts> {
+    let stat = proc
+        .read_cpu_stat()
+        .context("cannot count the online CPUs")?;
+    Ok(HostFacts {
+        online_cpus: f64::from(stat.online_cpus),
+    })
+}
+
+/// What qosd tracks for one tenant between ticks.
+#[derive(Debug, Clone)]
+struct TenantState {
+    tenant: Tenant,
+    group: Group,
+    /// Controllers are enabled and the group exists; otherwise retried each tick.
+    ready: bool,
+    /// The CPU limit (cores) in force, as qosd last set it.
+    cpu_limit: Option<f64>,
+}
+
+/// The control loop's state. `run` drives it; tests and benchmarks may
+/// build one over a fake tree and call `tick` directly.
+pub struct Agent {
+    options: Options,
+    proc: ProcFs,
+    hierarchy: Hierarchy,
+    config: Config,
+    tenants: Vec<TenantState>,
+    metrics: Arc<Metrics>,
+    enforcer: Enforcer,
+    previous: Option<Snapshot>,
+    cpu_contended: bool,
+}
+
+impl Agent {
+    pub fn new(
+        options: Options,
+        proc: ProcFs,
+        hierarchy: Hierarchy,
+        config: Config,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let enforcer = Enforcer::new(options.dry_run);
+        let mut agent = Agent {
+            options,
+            proc,
+            hierarchy,
+            config: config.clone(),
+            tenants: Vec::new(),
+            metrics,
+            enforcer,
+            previous: None,
+            cpu_contended: false,
+        };
+        agent.swap_config(config);
+        agent
+    }
+
+    async fn serve_until_stopped(&mut self) -> anyhow::Result<()> {
+        let mut hangup = signal(SignalKind::hangup())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut ticker = new_ticker(self.config.agent.interval);
+        notify(&[NotifyState::Ready]);
+        info!(
+            "qosd running: {} tenants, tick {:?}, metrics on http://{}/metrics",
+            self.tenants.len(),
+            self.config.agent.interval,
+            self.config.agent.metrics_listen
+        );
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.tick();
+                    // Pinged from the loop itself: a hung tick means no ping,
+                    // and systemd restarts us.
+                    notify(&[NotifyState::Watchdog]);
+                }
+                _ = hangup.recv() => {
+                    let interval = self.config.agent.interval;
+                    self.reload();
+                    if self.config.agent.interval != interval {
+                        ticker = new_ticker(self.config.agent.interval);
+                    }
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+        notify(&[NotifyState::Stopping]);
+        info!("qosd stopping; limits stay in place");
+        Ok(())
+    }
+
+    fn reload(&mut self) {
+        let path = self.options.config_path.clone();
+        info!("reloading {}", path.display());
+        let loaded = host_facts(&self.proc).and_then(|facts| Ok(config::load(&path, &facts)?));
+        match loaded {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    warn!("{}: {warning}", path.display());
+                }
+                self.swap_config(loaded.config);
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                info!(
+                    "reloaded {}: {} tenants",
+                    path.display(),
+                    self.tenants.len()
+                );
+            }
+            Err(error) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
+                error!("reload failed; the contracts in force stay: {error:#}");
+            }
+        }
+    }
+
+    /// Takes a validated configuration, keeping what is known of tenants
+    /// that stay (same name and group) so their limits do not jump.
+    fn swap_config(&mut self, mut new: Config) {
+        keep_restart_only_settings(&self.config, &mut new);
+        let mut old: HashMap<String, TenantState> = self
+            .tenants
+            .drain(..)
+            .map(|t| (t.tenant.name.clone(), t))
+            .collect();
+        self.tenants = new
+            .tenants
+            .iter()
+            .map(|tenant| {
+                let group = self.hierarchy.group(&tenant.cgroup);
+                match old.remove(&tenant.name) {
+                    Some(kept) if kept.group == group => TenantState {
+                        tenant: tenant.clone(),
+                        ..kept
+                    },
+                    _ => TenantState {
+                        tenant: tenant.clone(),
+                        group,
+                        ready: false,
+                        cpu_limit: None,
+                    },
+                }
+            })
+            .collect();
+        for gone in old.keys() {
+            info!("tenant {gone} left the configuration; its cgroup limits stay as they are");
+            self.metrics.forget_tenant(gone);
+        }
+        let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
+        self.enforcer.retain(&groups);
+        self.config = new;
+    }
+
+    /// One pass of the control loop. Never fails: every problem is logged
+    /// and counted, and the next tick tries again.
+    pub fn tick(&mut self) {
+        let started = Instant::now();
+        self.prepare_groups();
+        let readable: Vec<(String, Group)> = self
+            .tenants
+            .iter()
+            .filter(|t| t.ready)
+            .map(|t| (t.tenant.name.clone(), t.group.clone()))
+            .collect();
+        let (snapshot, unreadable) = match sample::take(&self.proc, &readable) {
+            Ok(taken) => taken,
+            Err(error) => {
+                error!("cannot sample the host, skipping this tick: {error}");
+                return;
+            }
+        };
+        for failure in unreadable {
+            self.group_failed(&failure.tenant, &failure.error);
+        }
+        let rates = self
+            .previous
+            .as_ref()
+            .map(|previous| sample::rates(previous, &snapshot))
+            .unwrap_or_default();
+        let capacity = self.cpu_capacity(&snapshot);
+        self.control_cpu(capacity, &rates);
+        self.export(&rates);
+        self.previous = Some(snapshot);
+        self.metrics
+            .tick_duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    fn prepare_groups(&mut self) {
+        for index in 0..self.tenants.len() {
+            if self.tenants[index].ready {
+                continue;
+            }
+            let state = &self.tenants[index];
+            match self.prepare_group(state) {
+                Ok(true) => {
+                    info!(
+                        "tenant {}: managing cgroup {}",
+                        state.tenant.name,
+                        state.group.path().display()
+                    );
+                    self.tenants[index].ready = true;
+                }
+                Ok(false) => debug!(
+                    "tenant {}: cgroup {} does not exist (yet); retrying every tick",
+                    state.tenant.name,
+                    state.group.path().display()
+                ),
+                Err(error) => warn!("tenant {}: {error}", state.tenant.name),
+            }
+        }
+    }
+
+    /// Makes the group ready for control; `Ok(false)` while an adopted group
+    /// does not exist.
+    fn prepare_group(&self, state: &TenantState) -> Result<bool, CgroupError> {
+        if self.options.dry_run {
+            // Nothing is created or enabled; only an existing group can be read.
+            return Ok(state.group.exists());
+        }
+        let prepared = if state.tenant.adopted {
+            self.hierarchy.enable_for(&state.tenant.cgroup, CONTROLLERS)
+        } else {
+            self.hierarchy
+                .ensure_group(&state.tenant.cgroup, CONTROLLERS)
+        };
+        match prepared {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_vanished() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A group that vanished is normal (its service stopped): wait for it
+    /// to come back. Anything else is counted as an error.
+    fn group_failed(&mut self, tenant: &str, error: &CgroupError) {
+        let Some(state) = self.tenants.iter_mut().find(|t| t.tenant.name == tenant) else {
+            return;
+        };
+        if error.is_vanished() {
+            info!(
+                "tenant {tenant}: cgroup {} vanished; waiting for it",
+                state.group.path().display()
+            );
+            state.ready = false;
+            state.cpu_limit = None;
+        } else {
+            self.metrics.enforcement_errors.inc();
+            warn!("tenant {tenant}: {error}");
+        }
+    }
+
+    fn cpu_capacity(&self, snapshot: &Snapshot) -> f64 {
+        let online = f64::from(snapshot.host_cpu.online_cpus);
+        (online - self.config.host.reserved_cpu.get()).max(0.0)
+    }
+
+    fn control_cpu(&mut self, capacity: f64, rates: &Rates) {
+        let controlled: Vec<(usize, Contract<Cores>)> = (0..self.tenants.len())
+            .filter(|&i| self.tenants[i].ready)
+            .filter_map(|i| Some((i, self.tenants[i].tenant.cpu?)))
+            .collect();
+        let claims: Vec<Claim> = controlled
+            .iter()
+            .map(|&(i, contract)| cpu_claim(&self.tenants[i], contract, rates))
+            .collect();
+        let resource = Resource {
+            capacity,
+            threshold: self.config.host.contention_threshold,
+        };
+        let allocation = policy::allocate(resource, &claims, self.cpu_contended);
+        self.report_contention(&allocation, capacity, rates);
+        self.cpu_contended = allocation.contended;
+        let why = self.reason(&allocation, &controlled, capacity);
+        let mut done = Writes::default();
+        for (slot, &(index, contract)) in controlled.iter().enumerate() {
+            done += self.apply_cpu_limit(index, contract, allocation.limits[slot], &why);
+        }
+        self.metrics.enforcement_writes.inc_by(done.writes);
+        self.metrics
+            .drift_corrections
+            .inc_by(done.drift_corrections);
+    }
+
+    fn report_contention(&self, allocation: &Allocation, capacity: f64, rates: &Rates) {
+        if allocation.contended != self.cpu_contended {
+            let state = if allocation.contended {
+                "contended"
+            } else {
+                "no longer contended"
+            };
+            info!(
+                "cpu {state}: demand {:.2} of {capacity:.2} cores (host busy {:.2})",
+                allocation.demand, rates.host_cpu_busy_cores
+            );
+        }
+        let labels = ["cpu", ""];
+        let gauge = |family: &prometheus::GaugeVec, value: f64| {
+            family.with_label_values(&labels).set(value)
+        };
+        gauge(
+            &self.metrics.resource_contended,
+            f64::from(u8::from(allocation.contended)),
+        );
+        gauge(&self.metrics.resource_capacity, capacity);
+        gauge(&self.metrics.resource_demand, allocation.demand);
+    }
+
+    /// Why limits are what they are, for the clamp and release log lines.
+    fn reason(
+        &self,
+        allocation: &Allocation,
+        controlled: &[(usize, Contract<Cores>)],
+        capacity: f64,
+    ) -> String {
+        let load = format!("{:.2}/{capacity:.2} cores", allocation.demand);
+        if !allocation.contended {
+            return format!("cpu not contended ({load})");
+        }
+        let below: Vec<&str> = allocation
+            .below_baseline
+            .iter()
+            .map(|&slot| self.tenants[controlled[slot].0].tenant.name.as_str())
+            .collect();
+        match below.as_slice() {
+            [] => format!("cpu contended ({load})"),
+            [one] => format!("cpu contended ({load}), tenant {one} below baseline"),
+            many => format!(
+                "cpu contended ({load}), tenants {} below baseline",
+                many.join(", ")
+            ),
+        }
+    }
+
+    fn apply_cpu_limit(
+        &mut self,
+        index: usize,
+        contract: Contract<Cores>,
+        limit: f64,
+        why: &str,
+    ) -> Writes {
+        let state = &self.tenants[index];
+        let desired = CpuLimits {
+            weight: policy::cpu_weight(contract.weight),
+            max: cpu_max(limit),
+        };
+        match self.enforcer.apply_cpu(&state.group, desired) {
+            Ok(done) => {
+                log_limit_change(&state.tenant.name, state.cpu_limit, limit, contract, why);
+                self.tenants[index].cpu_limit = Some(limit);
+                done
+            }
+            Err(error) => {
+                let name = state.tenant.name.clone();
+                self.group_failed(&name, &error);
+                Writes::default()
+            }
+        }
+    }
+
+    fn export(&self, rates: &Rates) {
+        let m = &self.metrics;
+        m.host_cpu_busy_cores.set(rates.host_cpu_busy_cores);
+        for state in &self.tenants {
+            let name = state.tenant.name.as_str();
+            if let Some(contract) = state.tenant.cpu {
+                m.cpu_baseline_cores
+                    .with_label_values(&[name])
+                    .set(contract.baseline.get());
+                m.cpu_burst_cores
+                    .with_label_values(&[name])
+                    .set(contract.burst.get());
+                m.cpu_weight
+                    .with_label_values(&[name])
+                    .set(f64::from(policy::cpu_weight(contract.weight)));
+            }
+            if let Some(limit) = state.cpu_limit {
+                m.cpu_limit_cores.with_label_values(&[name]).set(limit);
+            }
+            let Some(tenant) = rates.tenants.get(name) else {
+                continue;
+            };
+            m.cpu_usage_seconds
+                .with_label_values(&[name])
+                .inc_by(tenant.cpu_seconds);
+            m.cpu_throttled_seconds
+                .with_label_values(&[name])
+                .inc_by(tenant.cpu_throttled_seconds);
+            let stall = &m.pressure_stall_seconds;
+            stall
+                .with_label_values(&[name, "cpu", "some"])
+                .inc_by(tenant.cpu_stall_some_seconds);
+            stall
+                .with_label_values(&[name, "cpu", "full"])
+                .inc_by(tenant.cpu_stall_full_seconds);
+            let broken = state.tenant.cpu.is_some_and(|contract| {
+                policy::contract_broken(
+                    tenant.cpu_cores,
+                    contract.baseline.get(),
+                    tenant.cpu_stall_fraction(rates.elapsed),
+                )
+            });
+            let below = m.below_baseline_seconds.with_label_values(&[name, "cpu"]);
+            if broken {
+                below.inc_by(rates.elapsed.as_secs_f64());
+            }
+        }
+    }
+}
+
+fn cpu_claim(state: &TenantState, contract: Contract<Cores>, rates: &Rates) -> Claim {
+    Claim {
+        baseline: contract.baseline.get(),
+        burst: contract.burst.get(),
+        weight: contract.weight,
+        usage: rates
+            .tenants
+            .get(&state.tenant.name)
+            .map_or(0.0, |r| r.cpu_cores),
+        limit: state.cpu_limit,
+    }
+}
+
+fn cpu_max(limit_cores: f64) -> CpuMax {
+    let quota = (limit_cores * DEFAULT_PERIOD_US as f64).round() as u64;
+    CpuMax {
+        quota_us: Some(quota.max(MIN_QUOTA_US)),
+        period_us: DEFAULT_PERIOD_US,
+    }
+}
+
+fn log_limit_change(
+    tenant: &str,
+    before: Option<f64>,
+    after: f64,
+    contract: Contract<Cores>,
+    why: &str,
+) {
+    let (baseline, burst) = (contract.baseline.get(), contract.burst.get());
+    match before {
+        None => info!(
+            "set tenant {tenant} cpu.max to {after:.2} cores (baseline {baseline}, burst {burst}): {why}"
+        ),
+        Some(before) if after < before - LOG_EPSILON_CORES => {
+            info!("clamped tenant {tenant} cpu.max to {after:.2} cores (was {before:.2}): {why}")
+        }
+        Some(before) if after > before + LOG_EPSILON_CORES => {
+            info!("released tenant {tenant} cpu.max to {after:.2} cores (was {before:.2}): {why}")
+        }
+        Some(_) => {}
+    }
+}
+
+/// Settings bound at start-up (the cgroup mount, the metrics socket) cannot
+/// change on reload; say so and keep the running ones.
+fn keep_restart_only_settings(running: &Config, new: &mut Config) {
+    let (old, next) = (&running.agent, &mut new.agent);
+    if old.cgroup_root != next.cgroup_root {
+        warn!(
+            "agent.cgroup_root changed to {}: takes effect on restart; keeping {}",
+            next.cgroup_root.display(),
+            old.cgroup_root.display()
+        );
+        next.cgroup_root = old.cgroup_root.clone();
+    }
+    if old.metrics_listen != next.metrics_listen {
+        warn!(
+            "agent.metrics_listen changed to {}: takes effect on restart; keeping {}",
+            next.metrics_listen, old.metrics_listen
+        );
+        next.metrics_listen = old.metrics_listen;
+    }
+}
+
+/// The first tick comes one interval from now: the caller has just ticked.
+fn new_ticker(interval: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    // After a slow tick, carry on at the normal pace rather than catching up
+    // with a burst of ticks whose rates would be meaningless.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
+}
+
+/// Tells systemd; a no-op when not run by systemd (NOTIFY_SOCKET unset).
+fn notify(states: &[NotifyState]) {
+    if let Err(error) = sd_notify::notify(states) {
+        debug!("sd_notify failed: {error}");
+    }
+}

@@ -1,1 +1,240 @@
-//! TODO
+//! Makes the kernel hold the desired limits, writing only the differences.
+//!
+//! Each knob is compared with what the kernel holds now. A knob that differs
+//! from what qosd itself applied last was changed behind its back (drift): it
+//! is put back and counted.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::path::PathBuf;
+
+use tracing::{info, warn};
+
+use crate::cgroup::cpu::{self, CpuMax};
+use crate::cgroup::{Group, Result};
+
+/// The CPU knobs qosd sets on one tenant's group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLimits {
+    pub weight: u32,
+    pub max: CpuMax,
+}
+
+/// What one call wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Writes {
+    pub writes: u64,
+    pub drift_corrections: u64,
+}
+
+impl std::ops::AddAssign for Writes {
+    fn add_assign(&mut self, other: Writes) {
+        self.writes += other.writes;
+        self.drift_corrections += other.drift_corrections;
+    }
+}
+
+/// Remembers what it applied to each group, to tell drift from first writes.
+#[derive(Debug, Default)]
+pub struct Enforcer {
+    dry_run: bool,
+    applied: HashMap<PathBuf, CpuLimits>,
+}
+
+impl Enforcer {
+    /// With `dry_run`, reads the kernel and logs what it would write, but writes nothing.
+    pub fn new(dry_run: bool) -> Self {
+        Enforcer {
+            dry_run,
+            applied: HashMap::new(),
+        }
+    }
+
+    pub fn apply_cpu(&mut self, group: &Group, desired: CpuLimits) -> Result<Writes> {
+        let last = self.applied.get(group.path()).copied();
+        let mut done = Writes::default();
+        done += self.reconcile(
+            group,
+            Knob::new("cpu.weight", cpu::read_weight, cpu::write_weight),
+            desired.weight,
+            last.map(|l| l.weight),
+        )?;
+        done += self.reconcile(
+            group,
+            Knob::new("cpu.max", cpu::read_max, cpu::write_max),
+            desired.max,
+            last.map(|l| l.max),
+        )?;
+        self.applied.insert(group.path().to_path_buf(), desired);
+        Ok(done)
+    }
+
+    /// Drops what we know of groups that are no longer tenants.
+    pub fn retain(&mut self, groups: &[&Group]) {
+        self.applied
+            .retain(|path, _| groups.iter().any(|g| g.path() == path.as_path()));
+    }
+
+    fn reconcile<T: Copy + PartialEq + Display>(
+        &self,
+        group: &Group,
+        knob: Knob<T>,
+        desired: T,
+        last_applied: Option<T>,
+    ) -> Result<Writes> {
+        let current = (knob.read)(group)?;
+        if current == desired {
+            return Ok(Writes::default());
+        }
+        let path = group.path().join(knob.file);
+        if self.dry_run {
+            if last_applied != Some(desired) {
+                info!(
+                    "dry run: would write {desired} to {} (now {current})",
+                    path.display()
+                );
+            }
+            return Ok(Writes::default());
+        }
+        let drifted = last_applied.is_some_and(|last| last == desired);
+        if drifted {
+            warn!(
+                "drift: {} was changed behind qosd's back to {current}; restoring {desired}",
+                path.display()
+            );
+        }
+        (knob.write)(group, desired)?;
+        Ok(Writes {
+            writes: 1,
+            drift_corrections: u64::from(drifted),
+        })
+    }
+}
+
+/// One file of a controller, with its typed reader and writer.
+struct Knob<T> {
+    file: &'static str,
+    read: fn(&Group) -> Result<T>,
+    write: fn(&Group, T) -> Result<()>,
+}
+
+impl<T> Knob<T> {
+    fn new(
+        file: &'static str,
+        read: fn(&Group) -> Result<T>,
+        write: fn(&Group, T) -> Result<()>,
+    ) -> Self {
+        Knob { file, read, write }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::Hierarchy;
+    use std::path::Path;
+
+    fn fake_group() -> (tempfile::TempDir, Group) {
+        let root = tempfile::tempdir().unwrap();
+        let group = Hierarchy::at(root.path()).group(Path::new("web"));
+        std::fs::create_dir(group.path()).unwrap();
+        std::fs::write(group.path().join("cpu.weight"), "100\n").unwrap();
+        std::fs::write(group.path().join("cpu.max"), "max 100000\n").unwrap();
+        (root, group)
+    }
+
+    fn limits(weight: u32, quota: Option<u64>) -> CpuLimits {
+        CpuLimits {
+            weight,
+            max: CpuMax {
+                quota_us: quota,
+                period_us: 100_000,
+            },
+        }
+    }
+
+    fn read(group: &Group, file: &str) -> String {
+        std::fs::read_to_string(group.path().join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn writes_only_what_changed() {
+        let (_root, group) = fake_group();
+        let mut enforcer = Enforcer::new(false);
+        let first = enforcer
+            .apply_cpu(&group, limits(150, Some(150_000)))
+            .unwrap();
+        assert_eq!(
+            first,
+            Writes {
+                writes: 2,
+                drift_corrections: 0
+            }
+        );
+        assert_eq!(read(&group, "cpu.weight"), "150");
+        assert_eq!(read(&group, "cpu.max"), "150000 100000");
+
+        let again = enforcer
+            .apply_cpu(&group, limits(150, Some(150_000)))
+            .unwrap();
+        assert_eq!(again, Writes::default());
+
+        let tighter = enforcer
+            .apply_cpu(&group, limits(150, Some(50_000)))
+            .unwrap();
+        assert_eq!(
+            tighter,
+            Writes {
+                writes: 1,
+                drift_corrections: 0
+            }
+        );
+        assert_eq!(read(&group, "cpu.max"), "50000 100000");
+    }
+
+    #[test]
+    fn a_value_changed_behind_our_back_is_restored_and_counted() {
+        let (_root, group) = fake_group();
+        let mut enforcer = Enforcer::new(false);
+        enforcer
+            .apply_cpu(&group, limits(50, Some(50_000)))
+            .unwrap();
+        std::fs::write(group.path().join("cpu.max"), "max 100000\n").unwrap();
+        let fixed = enforcer
+            .apply_cpu(&group, limits(50, Some(50_000)))
+            .unwrap();
+        assert_eq!(
+            fixed,
+            Writes {
+                writes: 1,
+                drift_corrections: 1
+            }
+        );
+        assert_eq!(read(&group, "cpu.max"), "50000 100000");
+    }
+
+    #[test]
+    fn dry_run_writes_nothing() {
+        let (_root, group) = fake_group();
+        let mut enforcer = Enforcer::new(true);
+        let done = enforcer
+            .apply_cpu(&group, limits(150, Some(50_000)))
+            .unwrap();
+        assert_eq!(done, Writes::default());
+        assert_eq!(read(&group, "cpu.weight"), "100");
+        assert_eq!(read(&group, "cpu.max"), "max 100000");
+    }
+
+    #[test]
+    fn a_vanished_group_is_an_error_the_caller_can_recognise() {
+        let (_root, group) = fake_group();
+        std::fs::remove_dir_all(group.path()).unwrap();
+        let error = Enforcer::new(false)
+            .apply_cpu(&group, limits(1, None))
+            .unwrap_err();
+        assert!(error.is_vanished(), "{error}");
+    }
+}

@@ -10,3 +10,5 @@ pub mod metrics;
 pub mod policy;
 pub mod procfs;
 pub mod sample;
+#[doc(hidden)]
+pub mod testing;

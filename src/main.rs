@@ -1,3 +1,121 @@
-fn main() {
-    println!("Hello, world!");
+//! The command line: `qosd run` (the daemon) and `qosd check` (validate a file).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use qosd::config::{self, HostFacts};
+use qosd::procfs::ProcFs;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Holds tenants' CPU contracts (baseline and burst) on a cgroup v2 host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent: sample usage every tick, decide limits, write them to cgroup v2.
+    ///
+    /// Reloads the configuration on SIGHUP (a broken file keeps the contracts in
+    /// force) and stops on SIGTERM, leaving the limits in place. Logs go to stderr;
+    /// set RUST_LOG (e.g. RUST_LOG=qosd=debug) for more detail.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// Read and decide as usual, but only log the writes it would make.
+        #[arg(long)]
+        dry_run: bool,
+        /// Measure over one tick, apply the decision once and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Validate a configuration file and summarise its tenants and contracts.
+    ///
+    /// Exits 0 when the file is valid (warnings such as overcommitment are
+    /// printed but allowed), 1 when it is not.
+    Check {
+        /// Configuration file.
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Run {
+            config,
+            dry_run,
+            once,
+        } => run(qosd::agent::Options {
+            config_path: config,
+            dry_run,
+            once,
+        }),
+        Command::Check { config } => check(&config),
+    }
+}
+
+fn run(options: qosd::agent::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("qosd: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(qosd::agent::run(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    let facts = HostFacts {
+        online_cpus: online_cpus(),
+    };
+    match config::load(path, &facts) {
+        Ok(loaded) => {
+            print!("{}", loaded.config.summary());
+            for warning in &loaded.warnings {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The CPUs of this host, for the overcommitment check.
+fn online_cpus() -> f64 {
+    match ProcFs::default().read_cpu_stat() {
+        Ok(stat) => f64::from(stat.online_cpus),
+        Err(_) => std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

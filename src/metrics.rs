@@ -1,1 +1,286 @@
-//! TODO
+//! The Prometheus registry and its HTTP endpoint. Names follow Prometheus
+//! conventions: base units, `_total` counters (see DESIGN.md, "Metrics").
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use prometheus::{
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    Opts, Registry, TextEncoder,
+};
+
+/// Every metric qosd exports.
+pub struct Metrics {
+    registry: Registry,
+    pub cpu_usage_seconds: CounterVec,
+    pub cpu_throttled_seconds: CounterVec,
+    pub cpu_baseline_cores: GaugeVec,
+    pub cpu_burst_cores: GaugeVec,
+    pub cpu_limit_cores: GaugeVec,
+    pub cpu_weight: GaugeVec,
+    pub pressure_stall_seconds: CounterVec,
+    pub below_baseline_seconds: CounterVec,
+    pub resource_contended: GaugeVec,
+    pub resource_capacity: GaugeVec,
+    pub resource_demand: GaugeVec,
+    pub host_cpu_busy_cores: Gauge,
+    pub tick_duration: Histogram,
+    pub config_reloads: IntCounterVec,
+    pub enforcement_writes: IntCounter,
+    pub drift_corrections: IntCounter,
+    pub enforcement_errors: IntCounter,
+    pub build_info: GaugeVec,
+}
+
+/// Label names, kept in one place so every family agrees.
+const TENANT: &str = "tenant";
+const RESOURCE: &str = "resource";
+const DEVICE: &str = "device";
+const KIND: &str = "kind";
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let reg = Registrar(&registry);
+        let metrics = Metrics {
+            cpu_usage_seconds: reg.counters(
+                "qosd_tenant_cpu_usage_seconds_total",
+                "CPU time used by the tenant's cgroup.",
+                &[TENANT],
+            )?,
+            cpu_throttled_seconds: reg.counters(
+                "qosd_tenant_cpu_throttled_seconds_total",
+                "Time the tenant's cgroup was throttled by cpu.max.",
+                &[TENANT],
+            )?,
+            cpu_baseline_cores: reg.gauges(
+                "qosd_tenant_cpu_baseline_cores",
+                "Contracted CPU baseline.",
+                &[TENANT],
+            )?,
+            cpu_burst_cores: reg.gauges(
+                "qosd_tenant_cpu_burst_cores",
+                "Contracted CPU burst.",
+                &[TENANT],
+            )?,
+            cpu_limit_cores: reg.gauges(
+                "qosd_tenant_cpu_limit_cores",
+                "CPU limit (cpu.max) qosd holds now.",
+                &[TENANT],
+            )?,
+            cpu_weight: reg.gauges(
+                "qosd_tenant_cpu_weight",
+                "cpu.weight qosd holds now.",
+                &[TENANT],
+            )?,
+            pressure_stall_seconds: reg.counters(
+                "qosd_tenant_pressure_stall_seconds_total",
+                "Stall time from the tenant's PSI files (kind: some or full).",
+                &[TENANT, RESOURCE, KIND],
+            )?,
+            below_baseline_seconds: reg.counters(
+                "qosd_tenant_below_baseline_seconds_total",
+                "Time the tenant wanted at least its baseline but got less: a broken contract.",
+                &[TENANT, RESOURCE],
+            )?,
+            resource_contended: reg.gauges(
+                "qosd_resource_contended",
+                "1 while the resource is contended.",
+                &[RESOURCE, DEVICE],
+            )?,
+            resource_capacity: reg.gauges(
+                "qosd_resource_capacity",
+                "Capacity qosd shares among tenants (cores for cpu).",
+                &[RESOURCE, DEVICE],
+            )?,
+            resource_demand: reg.gauges(
+                "qosd_resource_demand",
+                "Tenants' estimated demand (cores for cpu).",
+                &[RESOURCE, DEVICE],
+            )?,
+            host_cpu_busy_cores: reg.gauge(
+                "qosd_host_cpu_busy_cores",
+                "Busy CPUs on the host, all processes.",
+            )?,
+            tick_duration: reg.histogram(
+                "qosd_tick_duration_seconds",
+                "Time one control-loop tick takes (sample, decide, enforce).",
+            )?,
+            config_reloads: reg.int_counters(
+                "qosd_config_reloads_total",
+                "Configuration reloads by result (success or failure).",
+                &["result"],
+            )?,
+            enforcement_writes: reg.int_counter(
+                "qosd_enforcement_writes_total",
+                "Values written to the kernel.",
+            )?,
+            drift_corrections: reg.int_counter(
+                "qosd_drift_corrections_total",
+                "Values changed behind qosd's back and put back.",
+            )?,
+            enforcement_errors: reg.int_counter(
+                "qosd_enforcement_errors_total",
+                "Failed reads or writes of tenant cgroups (vanished groups excluded).",
+            )?,
+            build_info: reg.gauges(
+                "qosd_build_info",
+                "Always 1; labels describe the build.",
+                &["version"],
+            )?,
+            registry,
+        };
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1.0);
+        for result in ["success", "failure"] {
+            metrics.config_reloads.with_label_values(&[result]);
+        }
+        Ok(metrics)
+    }
+
+    /// The text exposition format (0.0.4).
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+
+    /// Drops the series of a tenant that left the configuration, so dashboards
+    /// do not show a stale limit forever.
+    pub fn forget_tenant(&self, tenant: &str) {
+        let counters = [&self.cpu_usage_seconds, &self.cpu_throttled_seconds];
+        let gauges = [
+            &self.cpu_baseline_cores,
+            &self.cpu_burst_cores,
+            &self.cpu_limit_cores,
+            &self.cpu_weight,
+        ];
+        // Removing a series that was never set is an error we do not care about.
+        for family in counters {
+            let _ = family.remove_label_values(&[tenant]);
+        }
+        for family in gauges {
+            let _ = family.remove_label_values(&[tenant]);
+        }
+        for kind in ["some", "full"] {
+            let _ = self
+                .pressure_stall_seconds
+                .remove_label_values(&[tenant, "cpu", kind]);
+        }
+        let _ = self
+            .below_baseline_seconds
+            .remove_label_values(&[tenant, "cpu"]);
+    }
+}
+
+/// Creates and registers metric families, so each is named once.
+struct Registrar<'a>(&'a Registry);
+
+impl Registrar<'_> {
+    fn register<M: prometheus::core::Collector + Clone + 'static>(
+        &self,
+        metric: M,
+    ) -> anyhow::Result<M> {
+        self.0.register(Box::new(metric.clone()))?;
+        Ok(metric)
+    }
+    fn counters(&self, name: &str, help: &str, labels: &[&str]) -> anyhow::Result<CounterVec> {
+        self.register(CounterVec::new(Opts::new(name, help), labels)?)
+    }
+    fn int_counters(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> anyhow::Result<IntCounterVec> {
+        self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+    fn int_counter(&self, name: &str, help: &str) -> anyhow::Result<IntCounter> {
+        self.register(IntCounter::with_opts(Opts::new(name, help))?)
+    }
+    fn gauges(&self, name: &str, help: &str, labels: &[&str]) -> anyhow::Result<GaugeVec> {
+        self.register(GaugeVec::new(Opts::new(name, help), labels)?)
+    }
+    fn gauge(&self, name: &str, help: &str) -> anyhow::Result<Gauge> {
+        self.register(Gauge::with_opts(Opts::new(name, help))?)
+    }
+    fn histogram(&self, name: &str, help: &str) -> anyhow::Result<Histogram> {
+        // A tick should take well under a millisecond; the top buckets catch
+        // a slow filesystem.
+        let buckets = prometheus::exponential_buckets(0.000_05, 4.0, 9)?;
+        self.register(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets),
+        )?)
+    }
+}
+
+/// Serves `/metrics` until the process ends.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: std::sync::Arc<Metrics>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use axum::{Router, http::header, routing::get};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {listen} (agent.metrics_listen)"))?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = metrics.clone();
+            async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    metrics.render(),
+                )
+            }
+        }),
+    );
+    Ok(tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!("metrics endpoint stopped: {error}");
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_exported_with_its_conventional_name() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .cpu_usage_seconds
+            .with_label_values(&["web"])
+            .inc_by(1.5);
+        metrics.tick_duration.observe(0.0001);
+        let text = metrics.render();
+        for name in [
+            "qosd_tenant_cpu_usage_seconds_total{tenant=\"web\"} 1.5",
+            "qosd_config_reloads_total{result=\"failure\"} 0",
+            "qosd_build_info{version=",
+            "qosd_tick_duration_seconds_bucket",
+            "qosd_enforcement_writes_total 0",
+            "qosd_drift_corrections_total 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_forgotten_tenant_leaves_no_series() {
+        let metrics = Metrics::new().unwrap();
+        metrics
+            .cpu_limit_cores
+            .with_label_values(&["gone"])
+            .set(1.0);
+        metrics.forget_tenant("gone");
+        assert!(!metrics.render().contains("gone"));
+    }
+}

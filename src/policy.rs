@@ -1,1 +1,389 @@
-//! TODO
+//! The decision, as a pure function: contracts, capacity, measured usage and
+//! the limits in force go in; contention and the next limits come out.
+//!
+//! Every resource (CPU cores now; disk and network dimensions later) is held
+//! the same way: weighted max-min fairness with floors at the baselines and
+//! caps at the bursts ("water-filling"), contention detection with
+//! hysteresis, and limits that tighten at once but relax in steps.
+
+/// A tenant at or above this fraction of its limit may want more than we can
+/// see, so its demand is taken to be its burst; otherwise a clamped tenant
+/// could never get its limit raised again.
+pub const AT_LIMIT_FRACTION: f64 = 0.95;
+
+/// Contention ends only when demand falls this far (as a fraction of capacity)
+/// below the threshold, so a load hovering at the threshold does not flap.
+pub const CONTENTION_HYSTERESIS: f64 = 0.05;
+
+/// How far a limit may rise in one tick, as a fraction of capacity. Limits
+/// fall at once (to protect baselines) but rise in steps (to avoid
+/// oscillating between clamped and released).
+pub const RELAX_STEP_FRACTION: f64 = 0.25;
+
+/// A tenant using less than this fraction of its baseline is idle: its
+/// baseline is not held free for it while others contend. The absolute floor
+/// (a fraction of capacity) keeps measurement noise from counting as activity
+/// for tenants with tiny baselines.
+pub const ACTIVE_BASELINE_FRACTION: f64 = 0.05;
+pub const ACTIVE_CAPACITY_FRACTION: f64 = 0.005;
+
+/// One tenant's contract on one resource and what it is doing now, all in
+/// the resource's unit (cores, bytes/s, ...).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claim {
+    pub baseline: f64,
+    pub burst: f64,
+    /// Share of the spare capacity; > 0.
+    pub weight: f64,
+    /// Measured over the last tick.
+    pub usage: f64,
+    /// The limit in force during that tick, if any.
+    pub limit: Option<f64>,
+}
+
+/// One resource of the host (the CPUs, one disk's read bandwidth, ...).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resource {
+    pub capacity: f64,
+    /// Fraction of capacity at which the resource counts as contended.
+    pub threshold: f64,
+}
+
+/// The policy's answer for one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allocation {
+    pub contended: bool,
+    /// What the tenants would use if nothing limited them, as far as we can tell.
+    pub demand: f64,
+    /// One per claim, in the same order; each within `[baseline, burst]`.
+    pub limits: Vec<f64>,
+    /// Tenants (by index) that are active but using less than their baseline.
+    pub below_baseline: Vec<usize>,
+}
+
+/// Decides contention and limits for one resource.
+pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Allocation {
+    let demands: Vec<f64> = claims.iter().map(demand).collect();
+    let active: Vec<bool> = claims
+        .iter()
+        .map(|claim| is_active(claim, resource.capacity))
+        .collect();
+    let total_demand: f64 = demands.iter().sum();
+    let contended = is_contended(resource, total_demand, was_contended);
+    let targets = if contended {
+        share_under_contention(resource.capacity, claims, &demands, &active)
+    } else {
+        claims.iter().map(|claim| claim.burst).collect()
+    };
+    let limits = claims
+        .iter()
+        .zip(targets)
+        .map(|(claim, target)| relax_in_steps(claim, target, resource.capacity))
+        .collect();
+    let below_baseline = (0..claims.len())
+        .filter(|&i| active[i] && claims[i].usage < claims[i].baseline)
+        .collect();
+    Allocation {
+        contended,
+        demand: total_demand,
+        limits,
+        below_baseline,
+    }
+}
+
+fn demand(claim: &Claim) -> f64 {
+    let at_limit = claim
+        .limit
+        .is_some_and(|limit| claim.usage >= AT_LIMIT_FRACTION * limit);
+    if at_limit {
+        claim.burst
+    } else {
+        claim.usage.clamp(0.0, claim.burst)
+    }
+}
+
+fn is_active(claim: &Claim, capacity: f64) -> bool {
+    let floor =
+        (ACTIVE_BASELINE_FRACTION * claim.baseline).max(ACTIVE_CAPACITY_FRACTION * capacity);
+    claim.usage > floor
+}
+
+fn is_contended(resource: Resource, total_demand: f64, was_contended: bool) -> bool {
+    let threshold = if was_contended {
+        resource.threshold - CONTENTION_HYSTERESIS
+    } else {
+        resource.threshold
+    };
+    total_demand >= threshold * resource.capacity
+}
+
+/// Holds every active tenant's baseline free, then shares what is left by
+/// weight: first up to what each tenant wants, then (if anything remains)
+/// up to its burst, so limits keep headroom when the resource is not full.
+/// Idle tenants keep their baseline as their limit.
+fn share_under_contention(
+    capacity: f64,
+    claims: &[Claim],
+    demands: &[f64],
+    active: &[bool],
+) -> Vec<f64> {
+    let held: f64 = claims
+        .iter()
+        .zip(active)
+        .filter(|(_, active)| **active)
+        .map(|(claim, _)| claim.baseline)
+        .sum();
+    let spare = (capacity - held).max(0.0);
+    let weights: Vec<f64> = claims.iter().map(|claim| claim.weight).collect();
+    let extra_cap = |i: usize, limit: f64| {
+        if active[i] {
+            (limit - claims[i].baseline).max(0.0)
+        } else {
+            0.0
+        }
+    };
+
+    let wanted: Vec<f64> = (0..claims.len())
+        .map(|i| extra_cap(i, demands[i]))
+        .collect();
+    let first = water_fill(spare, &wanted, &weights);
+    let left = spare - first.iter().sum::<f64>();
+    let headroom: Vec<f64> = (0..claims.len())
+        .map(|i| extra_cap(i, claims[i].burst) - first[i])
+        .collect();
+    let second = water_fill(left, &headroom, &weights);
+
+    claims
+        .iter()
+        .enumerate()
+        .map(|(i, claim)| (claim.baseline + first[i] + second[i]).min(claim.burst))
+        .collect()
+}
+
+/// Splits `amount` in proportion to `weights`, giving no one more than its
+/// cap; what a capped share leaves is shared among the rest (weighted
+/// max-min fairness). Sorting by cap per weight makes it O(n log n).
+pub fn water_fill(amount: f64, caps: &[f64], weights: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..caps.len()).filter(|&i| caps[i] > 0.0).collect();
+    order.sort_by(|&a, &b| {
+        (caps[a] / weights[a])
+            .total_cmp(&(caps[b] / weights[b]))
+            .then(a.cmp(&b))
+    });
+    let mut given = vec![0.0; caps.len()];
+    let mut remaining = amount.max(0.0);
+    let mut weight_left: f64 = order.iter().map(|&i| weights[i]).sum();
+    for i in order {
+        let fair = remaining * weights[i] / weight_left;
+        given[i] = fair.min(caps[i]);
+        remaining -= given[i];
+        weight_left -= weights[i];
+    }
+    given
+}
+
+fn relax_in_steps(claim: &Claim, target: f64, capacity: f64) -> f64 {
+    let stepped = match claim.limit {
+        Some(previous) if target > previous => {
+            target.min(previous + RELAX_STEP_FRACTION * capacity)
+        }
+        _ => target,
+    };
+    stepped.clamp(claim.baseline, claim.burst)
+}
+
+/// A tenant waiting for a resource this share of the time wants more than
+/// it gets.
+pub const WANTING_STALL_FRACTION: f64 = 0.05;
+
+/// True when a tenant gets less than its baseline while it wants more: it
+/// stalls waiting for the resource. Using little because it asks for little
+/// breaks nothing.
+pub fn contract_broken(usage: f64, baseline: f64, stall_fraction: f64) -> bool {
+    usage < AT_LIMIT_FRACTION * baseline && stall_fraction >= WANTING_STALL_FRACTION
+}
+
+/// `cpu.weight` (1..=10000, default 100) from a contract weight given in
+/// cores: one core of weight is 100, the kernel's default for one group.
+pub fn cpu_weight(weight: f64) -> u32 {
+    (weight * 100.0).round().clamp(1.0, 10_000.0) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CPU2: Resource = Resource {
+        capacity: 2.0,
+        threshold: 0.9,
+    };
+
+    fn claim(baseline: f64, burst: f64, usage: f64, limit: Option<f64>) -> Claim {
+        Claim {
+            baseline,
+            burst,
+            weight: baseline,
+            usage,
+            limit,
+        }
+    }
+
+    #[test]
+    fn uncontended_tenants_may_burst() {
+        let claims = [claim(1.5, 2.0, 0.2, None), claim(0.5, 2.0, 0.3, None)];
+        let allocation = allocate(CPU2, &claims, false);
+        assert!(!allocation.contended);
+        assert_eq!(allocation.limits, vec![2.0, 2.0]);
+    }
+
+    #[test]
+    fn batch_alone_keeps_its_burst_even_when_saturating() {
+        let claims = [
+            claim(1.5, 2.0, 0.0, Some(2.0)),
+            claim(0.5, 2.0, 1.98, Some(2.0)),
+        ];
+        let allocation = allocate(CPU2, &claims, false);
+        assert!(allocation.contended);
+        assert_eq!(allocation.limits, vec![1.5, 2.0]);
+    }
+
+    #[test]
+    fn contention_clamps_the_burster_to_leave_the_victims_baseline() {
+        let claims = [
+            claim(1.5, 2.0, 1.0, Some(2.0)),
+            claim(0.5, 2.0, 1.0, Some(2.0)),
+        ];
+        let allocation = allocate(CPU2, &claims, false);
+        assert!(allocation.contended);
+        assert_eq!(allocation.limits, vec![1.5, 0.5]);
+        assert_eq!(allocation.below_baseline, vec![0]);
+    }
+
+    #[test]
+    fn a_clamped_tenant_relaxes_in_steps_when_the_victim_leaves() {
+        let claims = [
+            claim(1.5, 2.0, 0.0, Some(1.5)),
+            claim(0.5, 2.0, 0.5, Some(0.5)),
+        ];
+        let allocation = allocate(CPU2, &claims, true);
+        assert_eq!(allocation.limits[1], 0.5 + RELAX_STEP_FRACTION * 2.0);
+    }
+
+    #[test]
+    fn spare_is_shared_by_weight_up_to_demand() {
+        let resource = Resource {
+            capacity: 10.0,
+            threshold: 0.9,
+        };
+        // Baselines 1 + 1 held; 8 spare shared 3:1 by weight, capped at bursts.
+        let mut a = claim(1.0, 10.0, 9.0, None);
+        a.weight = 3.0;
+        let b = claim(1.0, 10.0, 9.0, None);
+        let allocation = allocate(resource, &[a, b], false);
+        assert_eq!(allocation.limits, vec![7.0, 3.0]);
+    }
+
+    #[test]
+    fn water_fill_gives_capped_leftovers_to_others() {
+        let given = water_fill(10.0, &[1.0, 100.0, 100.0], &[1.0, 1.0, 2.0]);
+        assert_eq!(given, vec![1.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn a_contract_is_broken_only_when_the_tenant_wants_more() {
+        assert!(contract_broken(1.0, 1.5, 0.4));
+        assert!(!contract_broken(1.0, 1.5, 0.0), "asks for little");
+        assert!(
+            !contract_broken(1.49, 1.5, 0.9),
+            "within tolerance of the baseline"
+        );
+    }
+
+    #[test]
+    fn cpu_weight_is_proportional_and_bounded() {
+        assert_eq!(cpu_weight(1.5), 150);
+        assert_eq!(cpu_weight(0.5), 50);
+        assert_eq!(cpu_weight(0.0), 1);
+        assert_eq!(cpu_weight(1e9), 10_000);
+    }
+
+    fn claims_strategy() -> impl Strategy<Value = Vec<Claim>> {
+        let one = (
+            0.0..4.0f64,
+            0.0..4.0f64,
+            0.01..5.0f64,
+            0.0..8.0f64,
+            proptest::option::of(0.0..1.0f64),
+        )
+            .prop_map(|(baseline, extra, weight, usage, limit_at)| {
+                let burst = baseline + extra + 0.01;
+                Claim {
+                    baseline,
+                    burst,
+                    weight,
+                    usage,
+                    limit: limit_at.map(|f| baseline + f * (burst - baseline)),
+                }
+            });
+        proptest::collection::vec(one, 1..12)
+    }
+
+    const EPSILON: f64 = 1e-9;
+
+    proptest! {
+        #[test]
+        fn limits_stay_within_baseline_and_burst(
+            claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
+        ) {
+            let allocation = allocate(Resource { capacity, threshold: 0.9 }, &claims, was);
+            for (claim, limit) in claims.iter().zip(&allocation.limits) {
+                prop_assert!(*limit >= claim.baseline - EPSILON, "{limit} below baseline {}", claim.baseline);
+                prop_assert!(*limit <= claim.burst + EPSILON, "{limit} above burst {}", claim.burst);
+            }
+        }
+
+        #[test]
+        fn contended_limits_fit_the_capacity(
+            claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
+        ) {
+            let allocation = allocate(Resource { capacity, threshold: 0.9 }, &claims, was);
+            prop_assume!(allocation.contended);
+            let active: Vec<bool> = claims.iter().map(|c| is_active(c, capacity)).collect();
+            let held: f64 = claims.iter().zip(&active).filter(|(_, a)| **a).map(|(c, _)| c.baseline).sum();
+            // Tenants above baseline, plus the baselines of the active ones
+            // at baseline, fit the capacity (or the baselines alone, if they
+            // are overcommitted: baselines are never cut).
+            let committed: f64 = claims.iter().zip(&allocation.limits).zip(&active)
+                .filter(|((claim, limit), active)| **active || **limit > claim.baseline + EPSILON)
+                .map(|((_, limit), _)| *limit)
+                .sum();
+            prop_assert!(committed <= capacity.max(held) + 1e-6, "committed {committed} > capacity {capacity}");
+        }
+
+        #[test]
+        fn allocation_is_deterministic(
+            claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
+        ) {
+            let resource = Resource { capacity, threshold: 0.9 };
+            prop_assert_eq!(allocate(resource, &claims, was), allocate(resource, &claims, was));
+        }
+
+        #[test]
+        fn water_fill_never_exceeds_amount_or_caps(
+            amount in 0.0..100.0f64,
+            pairs in proptest::collection::vec((0.0..50.0f64, 0.01..10.0f64), 0..20)
+        ) {
+            let caps: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+            let weights: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+            let given = water_fill(amount, &caps, &weights);
+            prop_assert!(given.iter().sum::<f64>() <= amount + 1e-6);
+            for (g, cap) in given.iter().zip(&caps) {
+                prop_assert!(*g >= 0.0 && *g <= cap + 1e-9);
+            }
+            // Work-conserving: either everything is given or every cap is met.
+            let all_capped = given.iter().zip(&caps).all(|(g, c)| (c - g).abs() < 1e-6);
+            prop_assert!(all_capped || (amount - given.iter().sum::<f64>()).abs() < 1e-6);
+        }
+    }
+}

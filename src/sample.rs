@@ -1,1 +1,219 @@
-//! TODO
+//! One snapshot of the counters per tick, and rates from two snapshots.
+//!
+//! Per-tenant totals come from the tenant's own cgroup files (exact, and
+//! O(tenants) per tick); procfs gives the host totals.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::cgroup::cpu::{self, CpuStat};
+use crate::cgroup::pressure::{self, Pressure, PressureLine, PressureResource};
+use crate::cgroup::{CgroupError, Group};
+use crate::procfs::{HostCpuStat, ProcError, ProcFs};
+
+/// What one tenant's cgroup said at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TenantSample {
+    pub cpu: CpuStat,
+    pub cpu_pressure: Pressure,
+}
+
+/// Everything read in one tick.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub taken: Instant,
+    pub host_cpu: HostCpuStat,
+    pub host_cpu_pressure: Option<Pressure>,
+    /// Tenants whose group could be read, by name.
+    pub tenants: BTreeMap<String, TenantSample>,
+}
+
+/// A tenant whose group could not be read this tick.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub tenant: String,
+    pub error: CgroupError,
+}
+
+/// Reads the host and tenant counters. A tenant whose group fails to read is
+/// reported in the second value and left out of the snapshot, so one bad
+/// group never stops the others.
+pub fn take(
+    proc: &ProcFs,
+    tenants: &[(String, Group)],
+) -> Result<(Snapshot, Vec<Unreadable>), ProcError> {
+    let host_cpu = proc.read_cpu_stat()?;
+    let host_cpu_pressure = proc.read_pressure(PressureResource::Cpu)?;
+    let mut unreadable = Vec::new();
+    let mut samples = BTreeMap::new();
+    for (name, group) in tenants {
+        match read_tenant(group) {
+            Ok(sample) => {
+                samples.insert(name.clone(), sample);
+            }
+            Err(error) => unreadable.push(Unreadable {
+                tenant: name.clone(),
+                error,
+            }),
+        }
+    }
+    let snapshot = Snapshot {
+        taken: Instant::now(),
+        host_cpu,
+        host_cpu_pressure,
+        tenants: samples,
+    };
+    Ok((snapshot, unreadable))
+}
+
+fn read_tenant(group: &Group) -> Result<TenantSample, CgroupError> {
+    Ok(TenantSample {
+        cpu: cpu::read_stat(group)?,
+        cpu_pressure: pressure::read(group, PressureResource::Cpu)?,
+    })
+}
+
+/// Per-tenant rates over one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TenantRates {
+    /// CPU used, in cores.
+    pub cpu_cores: f64,
+    /// CPU time consumed during the tick.
+    pub cpu_seconds: f64,
+    /// Time throttled by cpu.max during the tick.
+    pub cpu_throttled_seconds: f64,
+    /// Stall time during the tick ("some": at least one task waiting).
+    pub cpu_stall_some_seconds: f64,
+    pub cpu_stall_full_seconds: f64,
+}
+
+impl TenantRates {
+    /// Share of the tick in which some task of the tenant waited for a CPU.
+    pub fn cpu_stall_fraction(&self, elapsed: Duration) -> f64 {
+        ratio(self.cpu_stall_some_seconds, elapsed.as_secs_f64())
+    }
+}
+
+/// Rates between two snapshots.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Rates {
+    pub elapsed: Duration,
+    /// Host CPUs busy, in cores (all processes, tenants or not).
+    pub host_cpu_busy_cores: f64,
+    /// Only tenants present in both snapshots.
+    pub tenants: BTreeMap<String, TenantRates>,
+}
+
+/// Rates from `earlier` to `later`. A counter that went backwards (the group
+/// was recreated) counts as zero for that tick rather than as a huge number.
+pub fn rates(earlier: &Snapshot, later: &Snapshot) -> Rates {
+    let elapsed = later.taken.saturating_duration_since(earlier.taken);
+    let seconds = elapsed.as_secs_f64();
+    let tenants = later
+        .tenants
+        .iter()
+        .filter_map(|(name, now)| {
+            let before = earlier.tenants.get(name)?;
+            Some((name.clone(), tenant_rates(before, now, seconds)))
+        })
+        .collect();
+    Rates {
+        elapsed,
+        host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
+        tenants,
+    }
+}
+
+fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> TenantRates {
+    let cpu_seconds = usec_delta(before.cpu.usage_usec, now.cpu.usage_usec);
+    TenantRates {
+        cpu_cores: ratio(cpu_seconds, seconds),
+        cpu_seconds,
+        cpu_throttled_seconds: usec_delta(before.cpu.throttled_usec, now.cpu.throttled_usec),
+        cpu_stall_some_seconds: stall_delta(
+            Some(before.cpu_pressure.some),
+            Some(now.cpu_pressure.some),
+        ),
+        cpu_stall_full_seconds: stall_delta(before.cpu_pressure.full, now.cpu_pressure.full),
+    }
+}
+
+/// Busy share of all CPU ticks, times the CPUs online: independent of USER_HZ.
+fn host_busy_cores(before: &HostCpuStat, now: &HostCpuStat) -> f64 {
+    let busy = now.times.busy_ticks.saturating_sub(before.times.busy_ticks) as f64;
+    let total = now
+        .times
+        .total_ticks
+        .saturating_sub(before.times.total_ticks) as f64;
+    ratio(busy, total) * f64::from(now.online_cpus)
+}
+
+fn stall_delta(before: Option<PressureLine>, now: Option<PressureLine>) -> f64 {
+    match (before, now) {
+        (Some(before), Some(now)) => usec_delta(before.total_usec, now.total_usec),
+        _ => 0.0,
+    }
+}
+
+fn usec_delta(before: u64, now: u64) -> f64 {
+    now.saturating_sub(before) as f64 / 1e6
+}
+
+fn ratio(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { part / whole } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::HostCpuTimes;
+
+    fn snapshot(at: Instant, busy: u64, total: u64, tenants: &[(&str, u64, u64)]) -> Snapshot {
+        Snapshot {
+            taken: at,
+            host_cpu: HostCpuStat {
+                times: HostCpuTimes {
+                    busy_ticks: busy,
+                    total_ticks: total,
+                },
+                online_cpus: 2,
+            },
+            host_cpu_pressure: None,
+            tenants: tenants
+                .iter()
+                .map(|&(name, usage_usec, stall_usec)| {
+                    let mut sample = TenantSample::default();
+                    sample.cpu.usage_usec = usage_usec;
+                    sample.cpu_pressure.some.total_usec = stall_usec;
+                    (name.to_string(), sample)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rates_come_from_two_snapshots_and_the_elapsed_time() {
+        let start = Instant::now();
+        let earlier = snapshot(start, 100, 400, &[("web", 1_000_000, 0), ("gone", 5, 0)]);
+        let later = snapshot(
+            start + Duration::from_millis(500),
+            175,
+            500,
+            &[("web", 1_750_000, 250_000), ("new", 9, 0)],
+        );
+        let rates = rates(&earlier, &later);
+        let web = rates.tenants["web"];
+        assert!((web.cpu_cores - 1.5).abs() < 1e-9);
+        assert!((web.cpu_stall_fraction(rates.elapsed) - 0.5).abs() < 1e-9);
+        assert!((rates.host_cpu_busy_cores - 1.5).abs() < 1e-9);
+        assert_eq!(rates.tenants.len(), 1, "only tenants seen twice have rates");
+    }
+
+    #[test]
+    fn a_recreated_group_counts_zero_not_a_wrapped_counter() {
+        let start = Instant::now();
+        let earlier = snapshot(start, 0, 0, &[("web", 9_000_000, 0)]);
+        let later = snapshot(start + Duration::from_secs(1), 0, 0, &[("web", 10, 0)]);
+        assert_eq!(rates(&earlier, &later).tenants["web"].cpu_cores, 0.0);
+    }
+}

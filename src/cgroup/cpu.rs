@@ -1,6 +1,27 @@
 //! The cpu controller: cpu.stat, cpu.weight, cpu.max, cpu.max.burst.
 
-use super::{Group, Result};
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use super::{CgroupError, Group, Result, file};
+
+const CPU_STAT: &str = "cpu.stat";
+const CPU_WEIGHT: &str = "cpu.weight";
+const CPU_MAX: &str = "cpu.max";
+const CPU_MAX_BURST: &str = "cpu.max.burst";
+
+/// The unlimited quota in cpu.max.
+const QUOTA_MAX: &str = "max";
+
+/// cpu.weight bounds enforced by the kernel.
+pub const WEIGHT_MIN: u32 = 1;
+pub const WEIGHT_MAX: u32 = 10_000;
+
+/// cpu.max bounds enforced by the kernel (1 ms ..= 1 s period, quota ≥ 1 ms).
+pub const PERIOD_MIN_US: u64 = 1_000;
+pub const PERIOD_MAX_US: u64 = 1_000_000;
+pub const QUOTA_MIN_US: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuStat {
@@ -13,6 +34,10 @@ pub struct CpuStat {
     pub throttled_usec: u64,
 }
 
+/// Keys the kernel always prints (they come from the core, not the cpu
+/// controller), so their absence means the file is not what we think it is.
+const STAT_REQUIRED: [&str; 3] = ["usage_usec", "user_usec", "system_usec"];
+
 /// cpu.max: quota per period, `None` quota = "max" (unlimited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuMax {
@@ -22,31 +47,349 @@ pub struct CpuMax {
 
 pub const DEFAULT_PERIOD_US: u64 = 100_000;
 
+impl CpuMax {
+    /// The kernel's default: no quota, 100 ms period.
+    pub const UNLIMITED: CpuMax = CpuMax {
+        quota_us: None,
+        period_us: DEFAULT_PERIOD_US,
+    };
+
+    /// Why the kernel would reject this value, if it would.
+    fn invalid_reason(&self) -> Option<String> {
+        if !(PERIOD_MIN_US..=PERIOD_MAX_US).contains(&self.period_us) {
+            return Some(format!(
+                "the period must be in {PERIOD_MIN_US}..={PERIOD_MAX_US} us"
+            ));
+        }
+        match self.quota_us {
+            Some(quota) if quota < QUOTA_MIN_US => {
+                Some(format!("the quota must be at least {QUOTA_MIN_US} us"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The kernel's format: `"max 100000"` or `"50000 100000"`.
+impl fmt::Display for CpuMax {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.quota_us {
+            Some(quota) => write!(f, "{quota} {}", self.period_us),
+            None => write!(f, "{QUOTA_MAX} {}", self.period_us),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cpu.max {input:?}: expected \"<quota|max> <period>\" in microseconds")]
+pub struct ParseCpuMaxError {
+    input: String,
+}
+
+/// Parses what the kernel shows (always two fields; writing one is a kernel
+/// shorthand we do not need to read back).
+impl FromStr for CpuMax {
+    type Err = ParseCpuMaxError;
+
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
+        let error = || ParseCpuMaxError {
+            input: text.to_owned(),
+        };
+        let mut fields = text.split_whitespace();
+        let (Some(quota), Some(period), None) = (fields.next(), fields.next(), fields.next())
+        else {
+            return Err(error());
+        };
+        let quota_us = match quota {
+            QUOTA_MAX => None,
+            number => Some(number.parse().map_err(|_| error())?),
+        };
+        let period_us = period.parse().map_err(|_| error())?;
+        Ok(CpuMax {
+            quota_us,
+            period_us,
+        })
+    }
+}
+
 pub fn read_stat(group: &Group) -> Result<CpuStat> {
-    let _ = group;
-    todo!()
+    let path = group.path().join(CPU_STAT);
+    let content = file::read(&path)?;
+    parse_stat(&content).map_err(|reason| file::parse_error(&path, content, reason))
 }
+
+/// Parses cpu.stat's `key value` lines. Unknown keys (nr_bursts, burst_usec,
+/// core_sched.*, …) are skipped. The throttling keys stay 0 when absent only
+/// because the kernel omits them while the cpu controller is not enabled for
+/// the group, and then nothing was throttled; the core usage keys are required.
+fn parse_stat(content: &str) -> std::result::Result<CpuStat, String> {
+    let mut stat = CpuStat::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for line in content.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some(field) = stat_field(&mut stat, key) else {
+            continue;
+        };
+        *field = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{key} is not a number: {value:?}"))?;
+        seen.push(key);
+    }
+    match STAT_REQUIRED.iter().find(|key| !seen.contains(key)) {
+        Some(missing) => Err(format!("{missing} is missing")),
+        None => Ok(stat),
+    }
+}
+
+fn stat_field<'a>(stat: &'a mut CpuStat, key: &str) -> Option<&'a mut u64> {
+    match key {
+        "usage_usec" => Some(&mut stat.usage_usec),
+        "user_usec" => Some(&mut stat.user_usec),
+        "system_usec" => Some(&mut stat.system_usec),
+        "nr_periods" => Some(&mut stat.nr_periods),
+        "nr_throttled" => Some(&mut stat.nr_throttled),
+        "throttled_usec" => Some(&mut stat.throttled_usec),
+        _ => None,
+    }
+}
+
 pub fn read_weight(group: &Group) -> Result<u32> {
-    let _ = group;
-    todo!()
+    file::read_number(&group.path().join(CPU_WEIGHT))
 }
+
+/// Rejects weights outside 1..=10000 before the kernel does, naming the value.
 pub fn write_weight(group: &Group, weight: u32) -> Result<()> {
-    let _ = (group, weight);
-    todo!()
+    let path = group.path().join(CPU_WEIGHT);
+    let value = weight.to_string();
+    if !(WEIGHT_MIN..=WEIGHT_MAX).contains(&weight) {
+        let reason = format!("cpu.weight must be in {WEIGHT_MIN}..={WEIGHT_MAX}");
+        return Err(invalid(&path, value, reason));
+    }
+    file::write(&path, &value)
 }
+
 pub fn read_max(group: &Group) -> Result<CpuMax> {
-    let _ = group;
-    todo!()
+    let path = group.path().join(CPU_MAX);
+    let content = file::read(&path)?;
+    match content.parse() {
+        Ok(max) => Ok(max),
+        Err(error) => Err(file::parse_error(&path, content, error.to_string())),
+    }
 }
+
+/// Rejects periods and quotas the kernel would refuse, naming the value.
 pub fn write_max(group: &Group, max: CpuMax) -> Result<()> {
-    let _ = (group, max);
-    todo!()
+    let path = group.path().join(CPU_MAX);
+    match max.invalid_reason() {
+        Some(reason) => Err(invalid(&path, max.to_string(), reason)),
+        None => file::write(&path, &max.to_string()),
+    }
 }
+
+/// cpu.max.burst in microseconds (kernel 5.14+; absent on older kernels).
 pub fn read_max_burst(group: &Group) -> Result<u64> {
-    let _ = group;
-    todo!()
+    file::read_number(&group.path().join(CPU_MAX_BURST))
 }
+
 pub fn write_max_burst(group: &Group, burst_us: u64) -> Result<()> {
-    let _ = (group, burst_us);
-    todo!()
+    file::write(&group.path().join(CPU_MAX_BURST), &burst_us.to_string())
+}
+
+fn invalid(path: &Path, value: String, reason: String) -> CgroupError {
+    CgroupError::InvalidValue {
+        path: path.to_owned(),
+        value,
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroup::fake::FakeTree;
+
+    /// cpu.stat of a group with the cpu controller enabled (kernel 6.1).
+    const STAT_ENABLED: &str = "usage_usec 9133418\nuser_usec 7024113\nsystem_usec 2109305\n\
+        core_sched.force_idle_usec 0\nnr_periods 1520\nnr_throttled 212\n\
+        throttled_usec 4031337\nnr_bursts 0\nburst_usec 0\n";
+
+    /// cpu.stat of a group whose parent has not enabled the cpu controller.
+    const STAT_CORE_ONLY: &str = "usage_usec 4200\nuser_usec 4000\nsystem_usec 200\n\
+        core_sched.force_idle_usec 0\n";
+
+    fn web(tree: &FakeTree) -> Group {
+        tree.add_group("web");
+        tree.hierarchy().group(Path::new("web"))
+    }
+
+    #[test]
+    fn stat_with_throttling_keys() {
+        let stat = parse_stat(STAT_ENABLED).unwrap();
+        assert_eq!(
+            stat,
+            CpuStat {
+                usage_usec: 9_133_418,
+                user_usec: 7_024_113,
+                system_usec: 2_109_305,
+                nr_periods: 1520,
+                nr_throttled: 212,
+                throttled_usec: 4_031_337,
+            }
+        );
+    }
+
+    #[test]
+    fn stat_without_throttling_keys_defaults_them_to_zero() {
+        let stat = parse_stat(STAT_CORE_ONLY).unwrap();
+        assert_eq!(stat.usage_usec, 4200);
+        assert_eq!(
+            (stat.nr_periods, stat.nr_throttled, stat.throttled_usec),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn stat_without_usage_is_an_error_not_zero() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        tree.write("web/cpu.stat", "nr_periods 3\n");
+        let error = read_stat(&group).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("usage_usec is missing"), "{text}");
+        assert!(text.contains("web/cpu.stat"), "{text}");
+        assert!(text.contains("nr_periods 3"), "{text}");
+    }
+
+    #[test]
+    fn stat_with_a_bad_number_is_an_error() {
+        let error = parse_stat("usage_usec 12x\nuser_usec 1\nsystem_usec 1\n").unwrap_err();
+        assert!(error.contains("usage_usec"), "{error}");
+    }
+
+    #[test]
+    fn read_stat_from_a_group() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        tree.write("web/cpu.stat", STAT_ENABLED);
+        assert_eq!(read_stat(&group).unwrap().nr_throttled, 212);
+    }
+
+    #[test]
+    fn cpu_max_both_forms_round_trip() {
+        let unlimited: CpuMax = "max 100000\n".parse().unwrap();
+        assert_eq!(unlimited, CpuMax::UNLIMITED);
+        assert_eq!(unlimited.to_string(), "max 100000");
+
+        let half: CpuMax = "50000 100000".parse().unwrap();
+        assert_eq!(
+            half,
+            CpuMax {
+                quota_us: Some(50_000),
+                period_us: 100_000
+            }
+        );
+        assert_eq!(half.to_string(), "50000 100000");
+    }
+
+    #[test]
+    fn cpu_max_garbage_is_rejected() {
+        for bad in [
+            "",
+            "max",
+            "50000",
+            "max max",
+            "-1 100000",
+            "1 2 3",
+            "half 100000",
+        ] {
+            assert!(bad.parse::<CpuMax>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn read_and_write_max() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        assert_eq!(read_max(&group).unwrap(), CpuMax::UNLIMITED);
+        let limit = CpuMax {
+            quota_us: Some(150_000),
+            period_us: DEFAULT_PERIOD_US,
+        };
+        write_max(&group, limit).unwrap();
+        assert_eq!(tree.read("web/cpu.max"), "150000 100000");
+        assert_eq!(read_max(&group).unwrap(), limit);
+    }
+
+    #[test]
+    fn read_max_garbage_carries_path_and_content() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        tree.write("web/cpu.max", "lots\n");
+        let error = read_max(&group).unwrap_err();
+        assert!(
+            matches!(error, CgroupError::Parse { ref path, ref content, .. }
+                if path.ends_with("web/cpu.max") && content == "lots\n"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn write_max_rejects_what_the_kernel_would() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        let tiny = CpuMax {
+            quota_us: Some(999),
+            period_us: DEFAULT_PERIOD_US,
+        };
+        let long = CpuMax {
+            quota_us: None,
+            period_us: 2_000_000,
+        };
+        for bad in [tiny, long] {
+            let error = write_max(&group, bad).unwrap_err();
+            assert!(error.to_string().contains(&bad.to_string()), "{error}");
+        }
+        assert_eq!(tree.read("web/cpu.max"), "max 100000\n");
+    }
+
+    #[test]
+    fn weight_bounds() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        for good in [WEIGHT_MIN, 100, WEIGHT_MAX] {
+            write_weight(&group, good).unwrap();
+            assert_eq!(read_weight(&group).unwrap(), good);
+        }
+        for bad in [0, WEIGHT_MAX + 1] {
+            let error = write_weight(&group, bad).unwrap_err();
+            assert!(
+                matches!(error, CgroupError::InvalidValue { ref value, .. } if *value == bad.to_string()),
+                "{error}"
+            );
+        }
+        assert_eq!(read_weight(&group).unwrap(), WEIGHT_MAX);
+    }
+
+    #[test]
+    fn max_burst_round_trip() {
+        let tree = FakeTree::new();
+        let group = web(&tree);
+        assert_eq!(read_max_burst(&group).unwrap(), 0);
+        write_max_burst(&group, 20_000).unwrap();
+        assert_eq!(tree.read("web/cpu.max.burst"), "20000");
+        assert_eq!(read_max_burst(&group).unwrap(), 20_000);
+    }
+
+    #[test]
+    fn writes_to_a_removed_group_are_vanished_and_carry_the_value() {
+        let tree = FakeTree::new();
+        let group = tree.hierarchy().group(Path::new("gone"));
+        let error = write_max(&group, CpuMax::UNLIMITED).unwrap_err();
+        assert!(error.is_vanished());
+        assert!(error.to_string().contains("\"max 100000\""), "{error}");
+        assert!(read_stat(&group).unwrap_err().is_vanished());
+    }
 }

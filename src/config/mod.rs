@@ -1,14 +1,38 @@
 //! TOML contracts: schema, units and validation. The only module that knows TOML.
 //!
-//! INTERFACE STUB — to be implemented (keep these public names and signatures).
+//! Reading a file goes through four steps, each in its own file:
+//!
+//! 1. `toml` parses the text into a span-preserving tree (syntax errors stop here).
+//! 2. [`schema`] decodes each section and each tenant with serde into *raw*
+//!    types that keep the text's spans. Sections are decoded one by one so a
+//!    mistake in one tenant does not hide the mistakes in the others.
+//! 3. [`validate`] turns the raw types into [`Config`]: units, ranges, paths,
+//!    cross-checks (baseline ≤ burst, overcommitment), collecting every error.
+//! 4. [`diagnostics`] renders the errors like a compiler:
+//!    `path:line:col: error: `dotted.key`: message`, one per line.
+
+mod diagnostics;
+mod schema;
+mod summary;
+#[cfg(test)]
+mod tests;
+mod units;
+mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use diagnostics::Diagnostics;
+pub use units::CoresError;
+
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
 /// CPU cores (1.0 = one CPU). Parsed from a float or a string like "500m".
+///
+/// `"1.5".parse::<Cores>()` accepts the same strings as the configuration file
+/// (`"1.5"`, `"2"`, `"500m"`); [`Cores::new`] checks a plain number. `Display`
+/// prints at most three decimals and at least one (`1.5`, `2.0`, `0.125`).
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Cores(pub f64);
 
@@ -55,13 +79,21 @@ pub struct Tenant {
 }
 
 /// Baseline and burst of one resource. `weight` is resolved: the `weight = N`
-/// override, or the baseline's numeric value by default.
+/// override, or the baseline's numeric value by default. It is always > 0
+/// (a zero baseline without an explicit weight gets [`ZERO_BASELINE_WEIGHT`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Contract<U> {
     pub baseline: U,
     pub burst: U,
     pub weight: f64,
 }
+
+/// The weight given to a contract whose baseline is 0 and that names no
+/// `weight`. The default weight is the baseline, but a weight of 0 would make
+/// the policy's weighted share divide by zero (and `cpu.weight` must be ≥ 1),
+/// so such a tenant gets a small positive weight: it still shares spare
+/// capacity, just with the lowest priority.
+pub const ZERO_BASELINE_WEIGHT: f64 = 0.01;
 
 /// Facts about the host that validation needs (overcommitment checks).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,26 +102,45 @@ pub struct HostFacts {
 }
 
 /// A configuration that passed validation, with its warnings (overcommitment, ...).
+/// Warnings are plain sentences without a `warning:` prefix or location.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
 }
 
-/// One or more errors, each rendered like a compiler diagnostic:
-/// `path:line:col: error: message (key `tenants.web.cpu.baseline`)`.
+/// One or more errors, each rendered like a compiler diagnostic on its own line:
+/// `path:line:col: error: `tenants.web.cpu.baseline`: message`.
+/// An error without a place in the file is rendered `path: error: message`.
 #[derive(Debug, thiserror::Error)]
 #[error("{rendered}")]
 pub struct ConfigError {
     pub rendered: String,
 }
 
+/// Reads and validates the file at `path`. An unreadable file is an error that
+/// names the path and the OS error.
 pub fn load(path: &Path, host: &HostFacts) -> Result<Loaded, ConfigError> {
-    let _ = (path, host);
-    todo!()
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, path, host),
+        Err(error) => Err(ConfigError {
+            rendered: format!("{}: error: cannot read the file: {error}", path.display()),
+        }),
+    }
 }
 
+/// Validates `text`; `origin` is only used to name the file in errors.
 pub fn parse(text: &str, origin: &Path, host: &HostFacts) -> Result<Loaded, ConfigError> {
-    let _ = (text, origin, host);
-    todo!()
+    let mut diagnostics = Diagnostics::default();
+    let config = schema::parse_document(text, &mut diagnostics)
+        .map(|raw| validate::validate(&raw, host, &mut diagnostics));
+    match config {
+        Some(config) if !diagnostics.has_errors() => Ok(Loaded {
+            config,
+            warnings: diagnostics.into_warnings(),
+        }),
+        _ => Err(ConfigError {
+            rendered: diagnostics.render_errors(text, origin),
+        }),
+    }
 }

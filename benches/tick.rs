@@ -1,0 +1,52 @@
+//! Cost of one control-loop tick (sample, decide, enforce, export) over a
+//! synthetic cgroup tree with 10, 100 and 1000 tenants. The tree lives in a
+//! temporary directory, so this measures qosd's own work plus plain file I/O.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use qosd::agent::{Agent, Options};
+use qosd::cgroup::Hierarchy;
+use qosd::config::{self, HostFacts};
+use qosd::metrics::Metrics;
+use qosd::procfs::ProcFs;
+use qosd::testing::FakeHost;
+
+fn agent_over(host: &FakeHost) -> Agent {
+    let facts = HostFacts { online_cpus: 2.0 };
+    let loaded = config::parse(&host.config_toml(), &PathBuf::from("bench.toml"), &facts)
+        .expect("the fake host's configuration is valid");
+    let options = Options {
+        config_path: PathBuf::from("bench.toml"),
+        dry_run: false,
+        once: false,
+    };
+    let metrics = Arc::new(Metrics::new().expect("metrics register"));
+    Agent::new(
+        options,
+        ProcFs::at(host.proc_root()),
+        Hierarchy::at(host.cgroup_root()),
+        loaded.config,
+        metrics,
+    )
+}
+
+fn tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tick");
+    for tenants in [10, 100, 1000] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut host = FakeHost::create(dir.path(), tenants).expect("fake host");
+        let mut agent = agent_over(&host);
+        agent.tick();
+        host.advance().expect("advance");
+        agent.tick();
+        group.bench_function(BenchmarkId::from_parameter(tenants), |b| {
+            b.iter(|| agent.tick())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tick);
+criterion_main!(benches);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests, then the
+# real-kernel VM scenarios. Run as root on Debian:  scripts/test.sh
+# QOSD_SKIP_DEPS=1 skips the package installation step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [[ "${QOSD_SKIP_DEPS:-0}" != 1 ]]; then
+    step "installing dependencies"
+    scripts/install-deps.sh
+fi
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "unit and integration tests"
+cargo test --locked
+
+step "release build for the VM"
+cargo build --release --locked --bins --examples
+
+step "real-kernel VM scenarios"
+tests/vm/run-suite.sh

@@ -1,0 +1,511 @@
+//! From the raw schema to a [`Config`]: units, ranges, paths and the checks
+//! that span several keys. Every error is recorded and checking goes on, so
+//! one `qosd check` lists all the problems of a file.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::diagnostics::{Diagnostics, Span, join_key};
+use super::schema::{
+    Quantity, RawAgent, RawConfig, RawContract, RawHost, RawTenant, RawTenantEntry, Weight,
+};
+use super::units::{format_cores, format_number, parse_cores, parse_interval};
+use super::{
+    AgentConfig, Config, Contract, Cores, HostConfig, HostFacts, Tenant, ZERO_BASELINE_WEIGHT,
+};
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const DEFAULT_PARENT: &str = "qosd.slice";
+const DEFAULT_METRICS_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9477);
+const DEFAULT_CONTENTION_THRESHOLD: f64 = 0.9;
+/// Longest cgroup directory name (NAME_MAX); a tenant name becomes one.
+const MAX_TENANT_NAME_BYTES: usize = 255;
+/// Sums of decimal baselines such as 0.1 + 0.2 are not exact in binary.
+const ROUNDING_SLACK: f64 = 1e-9;
+
+/// A validated tenant with where it came from, for the checks across tenants.
+struct CheckedTenant {
+    tenant: Tenant,
+    /// `tenants.NAME.cgroup` when adopted, `tenants.NAME` when qosd owns it.
+    cgroup_key: String,
+    cgroup_span: Span,
+}
+
+pub(super) fn validate(
+    raw: &RawConfig,
+    facts: &HostFacts,
+    diagnostics: &mut Diagnostics,
+) -> Config {
+    let agent = validate_agent(&raw.agent, diagnostics);
+    let errors_before_host = diagnostics.error_count();
+    let host = validate_host(&raw.host, facts, diagnostics);
+    let host_is_valid = diagnostics.error_count() == errors_before_host;
+    let tenants: Vec<CheckedTenant> = raw
+        .tenants
+        .iter()
+        .filter_map(|entry| validate_tenant(entry, &agent, diagnostics))
+        .collect();
+
+    // Totals and overlaps are only meaningful when every tenant is known.
+    if raw.complete && tenants.len() == raw.tenants.len() {
+        check_cgroup_overlaps(&tenants, diagnostics);
+        if host_is_valid {
+            let overcommit_span = raw.host.allow_overcommit.as_ref().map(Spanned::span);
+            check_cpu_capacity(&tenants, &host, facts, overcommit_span, diagnostics);
+        }
+        warn_about_idle_tenants(&tenants, diagnostics);
+    }
+    Config {
+        agent,
+        host,
+        tenants: tenants.into_iter().map(|checked| checked.tenant).collect(),
+    }
+}
+
+/// Checks an optional field: absent gives `default`; a bad value records an
+/// error and also gives `default` (the config is rejected anyway).
+fn checked<R, T>(
+    field: Option<&Spanned<R>>,
+    key: &str,
+    default: T,
+    diagnostics: &mut Diagnostics,
+    check: impl FnOnce(&R) -> Result<T, String>,
+) -> T {
+    let Some(field) = field else {
+        return default;
+    };
+    check(field.get_ref()).unwrap_or_else(|message| {
+        diagnostics.error(key, Some(field.span()), message);
+        default
+    })
+}
+
+fn validate_agent(raw: &RawAgent, diagnostics: &mut Diagnostics) -> AgentConfig {
+    let interval = checked(
+        raw.interval.as_ref(),
+        "agent.interval",
+        DEFAULT_INTERVAL,
+        diagnostics,
+        |text| parse_interval(&text.0),
+    );
+    let cgroup_root = checked(
+        raw.cgroup_root.as_ref(),
+        "agent.cgroup_root",
+        PathBuf::from(DEFAULT_CGROUP_ROOT),
+        diagnostics,
+        |text| absolute_path(&text.0),
+    );
+    let parent = checked(
+        raw.parent.as_ref(),
+        "agent.parent",
+        PathBuf::from(DEFAULT_PARENT),
+        diagnostics,
+        |text| relative_cgroup_path(&text.0),
+    );
+    let metrics_listen = checked(
+        raw.metrics_listen.as_ref(),
+        "agent.metrics_listen",
+        SocketAddr::from(DEFAULT_METRICS_LISTEN),
+        diagnostics,
+        |text| socket_address(&text.0),
+    );
+    AgentConfig {
+        interval,
+        cgroup_root,
+        parent,
+        metrics_listen,
+    }
+}
+
+fn absolute_path(text: &str) -> Result<PathBuf, String> {
+    let path = Path::new(text);
+    if !path.is_absolute() {
+        return Err(format!(
+            r#"{text:?} must be an absolute path, such as "/sys/fs/cgroup""#
+        ));
+    }
+    if path.components().any(|part| part == Component::ParentDir) {
+        return Err(format!("{text:?} must not contain `..`"));
+    }
+    // Collecting the components drops a trailing `/` and repeated slashes.
+    Ok(path.components().collect())
+}
+
+/// A cgroup below `agent.cgroup_root`. It must stay inside that root: qosd
+/// joins it to the root and writes limits there.
+fn relative_cgroup_path(text: &str) -> Result<PathBuf, String> {
+    if text.contains('\0') {
+        return Err(format!("{text:?} must not contain a NUL character"));
+    }
+    let mut path = PathBuf::new();
+    for part in Path::new(text).components() {
+        match part {
+            Component::Normal(name) => path.push(name),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(format!("{text:?} must not contain `..`")),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "{text:?} must be relative to `agent.cgroup_root`; remove the leading `/`"
+                ));
+            }
+        }
+    }
+    if path.as_os_str().is_empty() {
+        return Err(format!(
+            "{text:?} must name a cgroup below `agent.cgroup_root`, not the root itself"
+        ));
+    }
+    Ok(path)
+}
+
+fn socket_address(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            r#"invalid address {text:?}: write IP:PORT, such as "127.0.0.1:9477" or "[::1]:9477""#
+        )
+    })
+}
+
+fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
+    reject_unsupported(
+        raw.disks.as_ref(),
+        "host.disks",
+        "disk capacities",
+        diagnostics,
+    );
+    reject_unsupported(
+        raw.links.as_ref(),
+        "host.links",
+        "network link capacities",
+        diagnostics,
+    );
+    let reserved_cpu = checked(
+        raw.reserved_cpu.as_ref(),
+        "host.reserved_cpu",
+        Cores(0.0),
+        diagnostics,
+        |quantity| parse_cores(quantity).map_err(|error| error.to_string()),
+    );
+    check_reserved_cpu(reserved_cpu, raw, facts, diagnostics);
+    let contention_threshold = checked(
+        raw.contention_threshold.as_ref(),
+        "host.contention_threshold",
+        DEFAULT_CONTENTION_THRESHOLD,
+        diagnostics,
+        |fraction| contention_threshold(fraction.0),
+    );
+    HostConfig {
+        reserved_cpu,
+        contention_threshold,
+        // Overcommitment is allowed unless refused: a warning is enough for a
+        // host whose tenants rarely peak together.
+        allow_overcommit: raw
+            .allow_overcommit
+            .as_ref()
+            .is_none_or(|allow| *allow.get_ref()),
+    }
+}
+
+fn check_reserved_cpu(
+    reserved: Cores,
+    raw: &RawHost,
+    facts: &HostFacts,
+    diagnostics: &mut Diagnostics,
+) {
+    // Written as "less than" so that a NaN CPU count is refused too.
+    let leaves_capacity = reserved.get() < facts.online_cpus;
+    if !leaves_capacity {
+        let message = format!(
+            "reserving {reserved} cores leaves nothing for tenants: the host has {} online CPUs",
+            format_number(facts.online_cpus)
+        );
+        let span = raw.reserved_cpu.as_ref().map(Spanned::span);
+        diagnostics.error("host.reserved_cpu", span, message);
+    }
+}
+
+/// The share of capacity in use above which a resource counts as contended.
+/// 0 would mean "always contended" and more than 1 "never": both are mistakes.
+fn contention_threshold(threshold: f64) -> Result<f64, String> {
+    if threshold > 0.0 && threshold <= 1.0 {
+        Ok(threshold)
+    } else {
+        Err(format!(
+            "{} is out of range: the threshold is a fraction of capacity, more than 0 and at most 1 (such as 0.9)",
+            format_number(threshold)
+        ))
+    }
+}
+
+/// Keys of DESIGN.md that this version does not implement: a clear "not yet"
+/// is better than "unknown key" for an operator following the design.
+fn reject_unsupported<T>(
+    field: Option<&Spanned<T>>,
+    key: &str,
+    what: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    if let Some(field) = field {
+        let message = format!("{what} are not supported by this version of qosd yet");
+        diagnostics.error(key, Some(field.span()), message);
+    }
+}
+
+fn validate_tenant(
+    entry: &RawTenantEntry,
+    agent: &AgentConfig,
+    diagnostics: &mut Diagnostics,
+) -> Option<CheckedTenant> {
+    let errors_before = diagnostics.error_count();
+    let name = entry.name.get_ref();
+    let key = join_key("tenants", name);
+    check_tenant_name(name, &key, entry.name.span(), diagnostics);
+    let body = entry.body.as_ref()?;
+    reject_unsupported_tenant_keys(body, &key, diagnostics);
+    let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
+        Some(path) => {
+            let cgroup_key = join_key(&key, "cgroup");
+            let cgroup = checked(
+                Some(path),
+                &cgroup_key,
+                PathBuf::new(),
+                diagnostics,
+                |text| relative_cgroup_path(&text.0),
+            );
+            (cgroup, cgroup_key, path.span())
+        }
+        None => (agent.parent.join(name), key.clone(), entry.name.span()),
+    };
+    let cpu = body
+        .cpu
+        .as_ref()
+        .and_then(|contract| validate_cpu_contract(contract, &join_key(&key, "cpu"), diagnostics));
+    let tenant = Tenant {
+        name: name.clone(),
+        cgroup,
+        adopted: body.cgroup.is_some(),
+        cpu,
+    };
+    (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
+        tenant,
+        cgroup_key,
+        cgroup_span,
+    })
+}
+
+/// Names become cgroup directory names and Prometheus label values, so they
+/// are kept to characters that are safe in both.
+fn check_tenant_name(name: &str, key: &str, span: Span, diagnostics: &mut Diagnostics) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let problem = if name.is_empty() {
+        Some("a tenant name must not be empty".to_owned())
+    } else if !name.chars().all(allowed) {
+        Some(format!(
+            "invalid tenant name {name:?}: use only letters, digits, `_` and `-` \
+             (the name becomes a cgroup directory and a metrics label)"
+        ))
+    } else if name.len() > MAX_TENANT_NAME_BYTES {
+        Some(format!(
+            "the tenant name is longer than {MAX_TENANT_NAME_BYTES} bytes, the limit for a cgroup directory name"
+        ))
+    } else {
+        None
+    };
+    if let Some(message) = problem {
+        diagnostics.error(key, Some(span), message);
+    }
+}
+
+fn reject_unsupported_tenant_keys(body: &RawTenant, key: &str, diagnostics: &mut Diagnostics) {
+    let unsupported = [
+        (&body.memory, "memory", "memory contracts"),
+        (&body.disk, "disk", "disk contracts"),
+        (&body.net, "net", "network contracts"),
+        (&body.match_processes, "match", "process matching rules"),
+    ];
+    for (field, name, what) in unsupported {
+        reject_unsupported(field.as_ref(), &join_key(key, name), what, diagnostics);
+    }
+}
+
+fn validate_cpu_contract(
+    contract: &Spanned<RawContract>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Contract<Cores>> {
+    let raw = contract.get_ref();
+    let baseline_key = join_key(key, "baseline");
+    let baseline = cores_field(&raw.baseline, &baseline_key, diagnostics);
+    let burst = cores_field(&raw.burst, &join_key(key, "burst"), diagnostics)
+        .filter(|burst| burst_is_positive(*burst, &raw.burst, key, diagnostics));
+    let weight = raw
+        .weight
+        .as_ref()
+        .map(|weight| positive_weight(weight, &join_key(key, "weight"), diagnostics));
+    let (baseline, burst) = (baseline?, burst?);
+    if baseline > burst {
+        let message = format!(
+            "the baseline of {baseline} cores is more than the burst of {burst} cores; \
+             the burst is a ceiling, so it must be at least the baseline"
+        );
+        diagnostics.error(&baseline_key, Some(raw.baseline.span()), message);
+        return None;
+    }
+    let weight = match weight {
+        Some(explicit) => explicit?,
+        None => default_weight(baseline),
+    };
+    Some(Contract {
+        baseline,
+        burst,
+        weight,
+    })
+}
+
+fn cores_field(
+    field: &Spanned<Quantity>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<Cores> {
+    parse_cores(field.get_ref())
+        .map_err(|error| diagnostics.error(key, Some(field.span()), error.to_string()))
+        .ok()
+}
+
+fn burst_is_positive(
+    burst: Cores,
+    field: &Spanned<Quantity>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let positive = burst.get() > 0.0;
+    if !positive {
+        let message =
+            "the burst must be more than 0 cores: a tenant that may never run is a mistake";
+        diagnostics.error(&join_key(key, "burst"), Some(field.span()), message);
+    }
+    positive
+}
+
+fn positive_weight(
+    weight: &Spanned<Weight>,
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<f64> {
+    let value = weight.get_ref().0;
+    if value.is_finite() && value > 0.0 {
+        return Some(value);
+    }
+    let message = format!(
+        "the weight must be a positive number, got {}",
+        format_number(value)
+    );
+    diagnostics.error(key, Some(weight.span()), message);
+    None
+}
+
+/// The weight defaults to the baseline in cores. A zero baseline would give a
+/// zero weight, which the policy divides by, so it gets a small positive one.
+fn default_weight(baseline: Cores) -> f64 {
+    if baseline.get() > 0.0 {
+        baseline.get()
+    } else {
+        ZERO_BASELINE_WEIGHT
+    }
+}
+
+/// Two tenants whose cgroups are the same or nested would count the inner
+/// tenant's usage twice and fight over its limits.
+fn check_cgroup_overlaps(tenants: &[CheckedTenant], diagnostics: &mut Diagnostics) {
+    for (index, later) in tenants.iter().enumerate() {
+        let cgroup = &later.tenant.cgroup;
+        let earlier = tenants[..index].iter().find(|earlier| {
+            let other = &earlier.tenant.cgroup;
+            cgroup.starts_with(other) || other.starts_with(cgroup)
+        });
+        if let Some(earlier) = earlier {
+            let message = format!(
+                "cgroup `{}` overlaps tenant `{}`'s cgroup `{}`; tenants' cgroups must be \
+                 distinct and not nested in one another",
+                cgroup.display(),
+                earlier.tenant.name,
+                earlier.tenant.cgroup.display()
+            );
+            diagnostics.error(&later.cgroup_key, Some(later.cgroup_span.clone()), message);
+        }
+    }
+}
+
+/// Baselines are promises: more promised than the host has is overcommitment.
+fn check_cpu_capacity(
+    tenants: &[CheckedTenant],
+    host: &HostConfig,
+    facts: &HostFacts,
+    overcommit_span: Option<Span>,
+    diagnostics: &mut Diagnostics,
+) {
+    let available = facts.online_cpus - host.reserved_cpu.get();
+    let contracts = tenants.iter().filter_map(|checked| checked.tenant.cpu);
+    let total: f64 = contracts.map(|contract| contract.baseline.get()).sum();
+    if total > available + ROUNDING_SLACK {
+        let message = format!(
+            "cpu baselines add up to {} cores, more than the {} cores available ({} online - {} reserved)",
+            format_cores(total),
+            format_cores(available),
+            format_number(facts.online_cpus),
+            format_number(host.reserved_cpu.get())
+        );
+        if host.allow_overcommit {
+            diagnostics.warn(format!(
+                "{message}; under full contention some tenants will get less than their baseline"
+            ));
+        } else {
+            diagnostics.error(
+                "host.allow_overcommit",
+                overcommit_span,
+                format!("{message}; lower the baselines or set `host.allow_overcommit = true`"),
+            );
+        }
+    }
+    warn_about_unreachable_bursts(tenants, available, diagnostics);
+}
+
+/// Not an error: the burst is a ceiling, and the host may grow.
+fn warn_about_unreachable_bursts(
+    tenants: &[CheckedTenant],
+    available: f64,
+    diagnostics: &mut Diagnostics,
+) {
+    for checked in tenants {
+        let Some(cpu) = checked.tenant.cpu else {
+            continue;
+        };
+        if cpu.burst.get() > available + ROUNDING_SLACK {
+            diagnostics.warn(format!(
+                "tenant `{}`: the cpu burst of {} cores is more than the {} cores available, so it cannot be reached",
+                checked.tenant.name,
+                cpu.burst,
+                format_cores(available)
+            ));
+        }
+    }
+}
+
+fn warn_about_idle_tenants(tenants: &[CheckedTenant], diagnostics: &mut Diagnostics) {
+    if tenants.is_empty() {
+        diagnostics.warn("no tenants are configured: qosd will only report host metrics");
+    }
+    for checked in tenants
+        .iter()
+        .filter(|checked| checked.tenant.cpu.is_none())
+    {
+        diagnostics.warn(format!(
+            "tenant `{}` has no cpu contract: qosd will only report its usage",
+            checked.tenant.name
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! A fake host for tests and benchmarks: a directory shaped like cgroupfs and
+//! procfs, with N tenants whose counters can be advanced. It exercises the
+//! parsing and write layers; it proves nothing about enforcement, which only
+//! a real kernel can (see tests/vm).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Two CPUs, and tenants `t0`..`tN` adopted under `cgroup/`.
+pub struct FakeHost {
+    root: PathBuf,
+    tenants: usize,
+    ticks: u64,
+}
+
+const ONLINE_CPUS: u64 = 2;
+
+impl FakeHost {
+    pub fn create(root: &Path, tenants: usize) -> io::Result<Self> {
+        let host = FakeHost {
+            root: root.to_path_buf(),
+            tenants,
+            ticks: 0,
+        };
+        fs::create_dir_all(host.cgroup_root())?;
+        fs::create_dir_all(host.proc_root().join("pressure"))?;
+        fs::write(
+            host.cgroup_root().join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )?;
+        fs::write(host.cgroup_root().join("cgroup.subtree_control"), "")?;
+        for tenant in 0..tenants {
+            host.create_tenant(tenant)?;
+        }
+        host.write_counters()?;
+        Ok(host)
+    }
+
+    pub fn cgroup_root(&self) -> PathBuf {
+        self.root.join("cgroup")
+    }
+
+    pub fn proc_root(&self) -> PathBuf {
+        self.root.join("proc")
+    }
+
+    pub fn tenant_dir(&self, tenant: usize) -> PathBuf {
+        self.cgroup_root().join(format!("t{tenant}"))
+    }
+
+    /// A configuration adopting every tenant, alternating a victim-like and a
+    /// burster-like contract so the policy has something to decide.
+    pub fn config_toml(&self) -> String {
+        let mut text = format!(
+            "[agent]\ninterval = \"1s\"\ncgroup_root = \"{}\"\n\n[host]\nreserved_cpu = 0\n",
+            self.cgroup_root().display()
+        );
+        for tenant in 0..self.tenants {
+            let baseline = if tenant % 2 == 0 { "0.02" } else { "0.01" };
+            let _ = write!(
+                text,
+                "\n[tenants.t{tenant}]\ncgroup = \"t{tenant}\"\ncpu = {{ baseline = {baseline}, burst = 2.0 }}\n"
+            );
+        }
+        text
+    }
+
+    /// Moves every counter on by one second of a saturated host: odd
+    /// tenants use twice what even ones do.
+    pub fn advance(&mut self) -> io::Result<()> {
+        self.ticks += 1;
+        self.write_counters()
+    }
+
+    fn create_tenant(&self, tenant: usize) -> io::Result<()> {
+        let dir = self.tenant_dir(tenant);
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("cgroup.procs"), "")?;
+        fs::write(dir.join("cpu.weight"), "100\n")?;
+        fs::write(dir.join("cpu.max"), "max 100000\n")?;
+        fs::write(dir.join("cgroup.subtree_control"), "")
+    }
+
+    fn write_counters(&self) -> io::Result<()> {
+        let per_tenant_usec = ONLINE_CPUS * 1_000_000 / (self.tenants.max(1) as u64);
+        for tenant in 0..self.tenants {
+            let share = if tenant % 2 == 0 { 2 } else { 4 };
+            let usage = self.ticks * per_tenant_usec * share / 3;
+            let dir = self.tenant_dir(tenant);
+            fs::write(dir.join("cpu.stat"), cpu_stat(usage))?;
+            fs::write(dir.join("cpu.pressure"), pressure(usage / 10))?;
+        }
+        let busy = self.ticks * ONLINE_CPUS * 100;
+        fs::write(self.proc_root().join("stat"), proc_stat(busy))?;
+        fs::write(self.proc_root().join("pressure/cpu"), pressure(busy * 1000))
+    }
+}
+
+fn cpu_stat(usage_usec: u64) -> String {
+    format!(
+        "usage_usec {usage_usec}\nuser_usec {}\nsystem_usec {}\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+        usage_usec / 2,
+        usage_usec / 2
+    )
+}
+
+fn pressure(total_usec: u64) -> String {
+    format!(
+        "some avg10=1.00 avg60=1.00 avg300=1.00 total={total_usec}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"
+    )
+}
+
+fn proc_stat(busy_ticks: u64) -> String {
+    let mut text = format!("cpu  {busy_ticks} 0 0 1000 0 0 0 0 0 0\n");
+    for cpu in 0..ONLINE_CPUS {
+        let _ = writeln!(
+            text,
+            "cpu{cpu} {} 0 0 500 0 0 0 0 0 0",
+            busy_ticks / ONLINE_CPUS
+        );
+    }
+    text.push_str("intr 0\nctxt 0\nbtime 0\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n");
+    text
+}

@@ -1,0 +1,98 @@
+//! The command line as an operator meets it: `qosd check` verdicts and exit
+//! codes, and `qosd run` refusing a host it cannot control, by name.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn qosd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qosd"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("qosd.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn shipped_example_config_checks_clean() {
+    let output = qosd(&["check", "--config", "config/qosd.toml"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("web") && summary.contains("batch"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_typo_in_a_key_fails_with_file_line_column_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[tenants.web]\ncgroup = \"web\"\ncpu = { baselin = 1.5, burst = 2.0 }\n",
+    );
+    let output = qosd(&["check", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains(&format!("{path}:3:")), "no file:line: {said}");
+    assert!(said.contains("baselin"), "key not named: {said}");
+}
+
+#[test]
+fn a_baseline_above_its_burst_fails_with_location_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[tenants.web]\ncgroup = \"web\"\n\ncpu = { baseline = 3, burst = 2.0 }\n",
+    );
+    let output = qosd(&["check", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains(&format!("{path}:4:")), "no file:line: {said}");
+    assert!(said.contains("tenants.web.cpu"), "key not named: {said}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let output = qosd(&["check", "--config", "/nonexistent/qosd.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("/nonexistent/qosd.toml"));
+}
+
+#[test]
+fn run_refuses_a_root_that_is_not_cgroup2_and_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("[agent]\ncgroup_root = \"{}\"\n", dir.path().display());
+    let path = write_config(dir.path(), &text);
+    let output = qosd(&["run", "--once", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("not a cgroup v2"), "{said}");
+}
+
+/// This build host mounts cgroup2 beside v1 with no controllers (hybrid): the
+/// agent must name the missing controller rather than run without effect.
+#[test]
+fn run_names_a_missing_cpu_controller() {
+    let hybrid = Path::new("/sys/fs/cgroup/unified");
+    if !hybrid.join("cgroup.controllers").exists() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[agent]\ncgroup_root = \"/sys/fs/cgroup/unified\"\n",
+    );
+    let output = qosd(&["run", "--once", "--dry-run", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("cpu controller"), "{said}");
+}
