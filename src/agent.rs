@@ -16,7 +16,7 @@ use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US};
 use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
 use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
 use crate::enforce::{CpuLimits, Enforcer, Writes};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TenantSeries};
 use crate::policy::{self, Allocation, Claim, Resource};
 use crate::procfs::ProcFs;
 use crate::sample::{self, Rates, Snapshot};
@@ -39,6 +39,7 @@ pub struct Options {
 
 /// Runs the agent until SIGTERM/SIGINT (or after one tick with `once`).
 pub async fn run(options: Options) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let proc = ProcFs::default();
     let loaded = config::load(&options.config_path, &host_facts(&proc)?)?;
     for warning in &loaded.warnings {
@@ -62,6 +63,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     agent.serve_until_stopped().await
 }
 
+/// Each tenant keeps a few cgroup files open (see `Group`); the usual soft
+/// limit of 1024 descriptors would run out at a few hundred tenants.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let raised = getrlimit(Resource::RLIMIT_NOFILE)
+        .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard));
+    if let Err(error) = raised {
+        warn!("cannot raise the open files limit: {error}");
+    }
+}
+
 fn host_facts(proc: &ProcFs) -> anyhow::Result<HostFacts> {
     let stat = proc
         .read_cpu_stat()
@@ -72,7 +84,6 @@ fn host_facts(proc: &ProcFs) -> anyhow::Result<HostFacts> {
 }
 
 /// What qosd tracks for one tenant between ticks.
-#[derive(Debug, Clone)]
 struct TenantState {
     tenant: Tenant,
     group: Group,
@@ -80,6 +91,7 @@ struct TenantState {
     ready: bool,
     /// The CPU limit (cores) in force, as qosd last set it.
     cpu_limit: Option<f64>,
+    series: TenantSeries,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -210,6 +222,7 @@ impl Agent {
                         group,
                         ready: false,
                         cpu_limit: None,
+                        series: self.metrics.tenant(&tenant.name),
                     },
                 }
             })
@@ -431,52 +444,51 @@ impl Agent {
     }
 
     fn export(&self, rates: &Rates) {
-        let m = &self.metrics;
-        m.host_cpu_busy_cores.set(rates.host_cpu_busy_cores);
+        self.metrics
+            .host_cpu_busy_cores
+            .set(rates.host_cpu_busy_cores);
         for state in &self.tenants {
-            let name = state.tenant.name.as_str();
-            if let Some(contract) = state.tenant.cpu {
-                m.cpu_baseline_cores
-                    .with_label_values(&[name])
-                    .set(contract.baseline.get());
-                m.cpu_burst_cores
-                    .with_label_values(&[name])
-                    .set(contract.burst.get());
-                m.cpu_weight
-                    .with_label_values(&[name])
-                    .set(f64::from(policy::cpu_weight(contract.weight)));
-            }
-            if let Some(limit) = state.cpu_limit {
-                m.cpu_limit_cores.with_label_values(&[name]).set(limit);
-            }
-            let Some(tenant) = rates.tenants.get(name) else {
-                continue;
-            };
-            m.cpu_usage_seconds
-                .with_label_values(&[name])
-                .inc_by(tenant.cpu_seconds);
-            m.cpu_throttled_seconds
-                .with_label_values(&[name])
-                .inc_by(tenant.cpu_throttled_seconds);
-            let stall = &m.pressure_stall_seconds;
-            stall
-                .with_label_values(&[name, "cpu", "some"])
-                .inc_by(tenant.cpu_stall_some_seconds);
-            stall
-                .with_label_values(&[name, "cpu", "full"])
-                .inc_by(tenant.cpu_stall_full_seconds);
-            let broken = state.tenant.cpu.is_some_and(|contract| {
-                policy::contract_broken(
-                    tenant.cpu_cores,
-                    contract.baseline.get(),
-                    tenant.cpu_stall_fraction(rates.elapsed),
-                )
-            });
-            let below = m.below_baseline_seconds.with_label_values(&[name, "cpu"]);
-            if broken {
-                below.inc_by(rates.elapsed.as_secs_f64());
-            }
+            export_tenant(state, rates);
         }
+    }
+}
+
+fn export_tenant(state: &TenantState, rates: &Rates) {
+    let series = &state.series;
+    if let Some(contract) = state.tenant.cpu {
+        series.cpu_baseline_cores.set(contract.baseline.get());
+        series.cpu_burst_cores.set(contract.burst.get());
+        series
+            .cpu_weight
+            .set(f64::from(policy::cpu_weight(contract.weight)));
+    }
+    if let Some(limit) = state.cpu_limit {
+        series.cpu_limit_cores.set(limit);
+    }
+    let Some(tenant) = rates.tenants.get(&state.tenant.name) else {
+        return;
+    };
+    series.cpu_usage_seconds.inc_by(tenant.cpu_seconds);
+    series
+        .cpu_throttled_seconds
+        .inc_by(tenant.cpu_throttled_seconds);
+    series
+        .cpu_stall_some_seconds
+        .inc_by(tenant.cpu_stall_some_seconds);
+    series
+        .cpu_stall_full_seconds
+        .inc_by(tenant.cpu_stall_full_seconds);
+    let broken = state.tenant.cpu.is_some_and(|contract| {
+        policy::contract_broken(
+            tenant.cpu_cores,
+            contract.baseline.get(),
+            tenant.cpu_stall_fraction(rates.elapsed),
+        )
+    });
+    if broken {
+        series
+            .cpu_below_baseline_seconds
+            .inc_by(rates.elapsed.as_secs_f64());
     }
 }
 

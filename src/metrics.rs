@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use prometheus::{
-    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
-    Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter,
+    IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric qosd exports.
@@ -148,6 +148,28 @@ impl Metrics {
         String::from_utf8_lossy(&buffer).into_owned()
     }
 
+    /// The series of one tenant, looked up once rather than on every tick.
+    pub fn tenant(&self, tenant: &str) -> TenantSeries {
+        let one = [tenant];
+        let stall = |kind: &str| {
+            self.pressure_stall_seconds
+                .with_label_values(&[tenant, "cpu", kind])
+        };
+        TenantSeries {
+            cpu_usage_seconds: self.cpu_usage_seconds.with_label_values(&one),
+            cpu_throttled_seconds: self.cpu_throttled_seconds.with_label_values(&one),
+            cpu_baseline_cores: self.cpu_baseline_cores.with_label_values(&one),
+            cpu_burst_cores: self.cpu_burst_cores.with_label_values(&one),
+            cpu_limit_cores: self.cpu_limit_cores.with_label_values(&one),
+            cpu_weight: self.cpu_weight.with_label_values(&one),
+            cpu_stall_some_seconds: stall("some"),
+            cpu_stall_full_seconds: stall("full"),
+            cpu_below_baseline_seconds: self
+                .below_baseline_seconds
+                .with_label_values(&[tenant, "cpu"]),
+        }
+    }
+
     /// Drops the series of a tenant that left the configuration, so dashboards
     /// do not show a stale limit forever.
     pub fn forget_tenant(&self, tenant: &str) {
@@ -174,6 +196,20 @@ impl Metrics {
             .below_baseline_seconds
             .remove_label_values(&[tenant, "cpu"]);
     }
+}
+
+/// One tenant's series (see `Metrics` for their meaning).
+#[derive(Clone)]
+pub struct TenantSeries {
+    pub cpu_usage_seconds: Counter,
+    pub cpu_throttled_seconds: Counter,
+    pub cpu_baseline_cores: Gauge,
+    pub cpu_burst_cores: Gauge,
+    pub cpu_limit_cores: Gauge,
+    pub cpu_weight: Gauge,
+    pub cpu_stall_some_seconds: Counter,
+    pub cpu_stall_full_seconds: Counter,
+    pub cpu_below_baseline_seconds: Counter,
 }
 
 /// Creates and registers metric families, so each is named once.

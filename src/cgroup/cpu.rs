@@ -113,9 +113,9 @@ impl FromStr for CpuMax {
 }
 
 pub fn read_stat(group: &Group) -> Result<CpuStat> {
-    let path = group.path().join(CPU_STAT);
-    let content = file::read(&path)?;
-    parse_stat(&content).map_err(|reason| file::parse_error(&path, content, reason))
+    let content = group.read_often(CPU_STAT)?;
+    parse_stat(&content)
+        .map_err(|reason| file::parse_error(&group.path().join(CPU_STAT), content, reason))
 }
 
 /// Parses cpu.stat's `key value` lines. Unknown keys (nr_bursts, burst_usec,
@@ -157,7 +157,10 @@ fn stat_field<'a>(stat: &'a mut CpuStat, key: &str) -> Option<&'a mut u64> {
 }
 
 pub fn read_weight(group: &Group) -> Result<u32> {
-    file::read_number(&group.path().join(CPU_WEIGHT))
+    file::parse_number(
+        &group.path().join(CPU_WEIGHT),
+        group.read_often(CPU_WEIGHT)?,
+    )
 }
 
 /// Rejects weights outside 1..=10000 before the kernel does, naming the value.
@@ -172,11 +175,14 @@ pub fn write_weight(group: &Group, weight: u32) -> Result<()> {
 }
 
 pub fn read_max(group: &Group) -> Result<CpuMax> {
-    let path = group.path().join(CPU_MAX);
-    let content = file::read(&path)?;
+    let content = group.read_often(CPU_MAX)?;
     match content.parse() {
         Ok(max) => Ok(max),
-        Err(error) => Err(file::parse_error(&path, content, error.to_string())),
+        Err(error) => Err(file::parse_error(
+            &group.path().join(CPU_MAX),
+            content,
+            error.to_string(),
+        )),
     }
 }
 

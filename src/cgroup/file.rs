@@ -1,18 +1,49 @@
 //! Reading and writing single cgroupfs files, with errors that carry the path
 //! (and the value written).
 
-use std::fs::{self, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::str::FromStr;
 
 use super::{CgroupError, Result};
 
+/// Reads a whole cgroupfs (or procfs) file.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+    File::open(path)
+        .and_then(|file| read_from_start(&file))
+        .map_err(|source| read_error(path, source))
+}
+
+/// Reads a file from offset 0 with pread, so an open file can be read again
+/// each tick: seq_file regenerates its content on a read at offset 0. Unlike
+/// `fs::read_to_string` it asks for no size hint (these files report size 0
+/// anyway) and stops at the first short read: seq_file and regular files both
+/// hand over everything they have in one read.
+pub(crate) fn read_from_start(file: &File) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match file.read_at(&mut chunk, bytes.len() as u64) {
+            Ok(n) => {
+                bytes.extend_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub(crate) fn read_error(path: &Path, source: io::Error) -> CgroupError {
+    CgroupError::Read {
         path: path.to_owned(),
         source,
-    })
+    }
 }
 
 /// Writes `value` with exactly one write(2): cgroupfs parses every write on its
@@ -43,7 +74,11 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
 
 /// Reads a file that holds one number (e.g. `cpu.weight`).
 pub(crate) fn read_number<T: FromStr>(path: &Path) -> Result<T> {
-    let content = read(path)?;
+    parse_number(path, read(path)?)
+}
+
+/// Parses a file's content that holds one number; `path` is for the error.
+pub(crate) fn parse_number<T: FromStr>(path: &Path, content: String) -> Result<T> {
     match content.trim().parse() {
         Ok(value) => Ok(value),
         Err(_) => Err(parse_error(path, content, "expected a single number")),
@@ -61,6 +96,7 @@ pub(crate) fn parse_error(path: &Path, content: String, reason: impl Into<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn write_replaces_the_whole_content() {

@@ -64,9 +64,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Pressure> {
 
 /// Reads `<group>/<resource>.pressure`.
 pub fn read(group: &Group, resource: PressureResource) -> Result<Pressure> {
-    let path = group.path().join(resource.file_name());
-    let text = file::read(&path)?;
-    parse(&path, &text)
+    let text = group.read_often(resource.file_name())?;
+    parse(&group.path().join(resource.file_name()), &text)
 }
 
 /// `some` is required; `full` is optional. Lines of other kinds are skipped so
