@@ -571,3 +571,132 @@ fn notify(states: &[NotifyState]) {
         debug!("sd_notify failed: {error}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::FakeHost;
+
+    /// An agent over a fake host of `tenants`, with its config in a real file
+    /// so that reload can read it.
+    fn agent_over(dir: &std::path::Path, tenants: usize) -> (FakeHost, Agent) {
+        let host = FakeHost::create(&dir.join("host"), tenants).unwrap();
+        let config_path = dir.join("qosd.toml");
+        std::fs::write(&config_path, host.config_toml()).unwrap();
+        let facts = HostFacts { online_cpus: 2.0 };
+        let config = config::load(&config_path, &facts).unwrap().config;
+        let options = Options {
+            config_path,
+            dry_run: false,
+            once: false,
+        };
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let agent = Agent::new(
+            options,
+            ProcFs::at(host.proc_root()),
+            Hierarchy::at(host.cgroup_root()),
+            config,
+            metrics,
+        );
+        (host, agent)
+    }
+
+    fn file(host: &FakeHost, tenant: usize, name: &str) -> String {
+        std::fs::read_to_string(host.tenant_dir(tenant).join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_tick_writes_weights_and_limits_and_enables_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        agent.tick();
+        // Baselines 0.02 and 0.01 cores: weights 2 and 1; no usage yet, so bursts.
+        assert_eq!(file(&host, 0, "cpu.weight"), "2");
+        assert_eq!(file(&host, 1, "cpu.weight"), "1");
+        assert_eq!(file(&host, 0, "cpu.max"), "200000 100000");
+        let root_control =
+            std::fs::read_to_string(host.cgroup_root().join("cgroup.subtree_control")).unwrap();
+        assert!(root_control.contains("+cpu"), "{root_control}");
+    }
+
+    #[test]
+    fn drift_is_put_back_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        agent.tick();
+        std::fs::write(host.tenant_dir(0).join("cpu.weight"), "100\n").unwrap();
+        agent.tick();
+        assert_eq!(file(&host, 0, "cpu.weight"), "2");
+        assert_eq!(agent.metrics.drift_corrections.get(), 1);
+    }
+
+    #[test]
+    fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        agent.tick();
+        std::fs::write(
+            &agent.options.config_path,
+            "[tenants.t0]\ncpu = { baselin = 1 }\n",
+        )
+        .unwrap();
+        agent.reload();
+        agent.tick();
+        assert_eq!(agent.tenants.len(), 2, "old tenants dropped");
+        assert_eq!(file(&host, 0, "cpu.weight"), "2");
+        let failures = agent
+            .metrics
+            .config_reloads
+            .with_label_values(&["failure"])
+            .get();
+        assert_eq!(failures, 1);
+    }
+
+    #[test]
+    fn a_good_reload_applies_on_the_next_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        agent.tick();
+        let text = host.config_toml().replace("burst = 2.0", "burst = 0.5");
+        std::fs::write(&agent.options.config_path, text).unwrap();
+        agent.reload();
+        agent.tick();
+        assert_eq!(file(&host, 0, "cpu.max"), "50000 100000");
+        let successes = agent
+            .metrics
+            .config_reloads
+            .with_label_values(&["success"])
+            .get();
+        assert_eq!(successes, 1);
+    }
+
+    /// (A group removed while open only fails reads on a real cgroupfs, with
+    /// ENODEV; a fake tree on tmpfs can only show a group that is absent.)
+    #[test]
+    fn a_missing_group_is_waited_for_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        std::fs::remove_dir_all(host.tenant_dir(1)).unwrap();
+        agent.tick();
+        agent.tick();
+        assert!(!agent.tenants[1].ready);
+        assert!(agent.tenants[0].ready);
+        assert_eq!(
+            agent.metrics.enforcement_errors.get(),
+            0,
+            "vanishing is not an error"
+        );
+    }
+
+    #[test]
+    fn dry_run_reads_and_decides_but_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        agent.options.dry_run = true;
+        agent.enforcer = Enforcer::new(true);
+        agent.tick();
+        assert_eq!(file(&host, 0, "cpu.max"), "max 100000\n");
+        assert_eq!(file(&host, 0, "cpu.weight"), "100\n");
+        assert_eq!(agent.metrics.enforcement_writes.get(), 0);
+    }
+}
