@@ -8,6 +8,46 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Files of the root of a cgroup2 mount with cpu, io and memory available.
+pub const ROOT_FILES: &[(&str, &str)] = &[
+    ("cgroup.controllers", "cpu io memory\n"),
+    ("cgroup.subtree_control", ""),
+    ("cgroup.procs", ""),
+];
+
+/// Files of a new group whose parent enabled cpu, io and memory, as a
+/// kernel shows them right after mkdir.
+pub const GROUP_FILES: &[(&str, &str)] = &[
+    ("cgroup.controllers", ""),
+    ("cgroup.subtree_control", ""),
+    ("cgroup.procs", ""),
+    (
+        "cpu.stat",
+        "usage_usec 0\nuser_usec 0\nsystem_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
+    ),
+    ("cpu.weight", "100\n"),
+    ("cpu.max", "max 100000\n"),
+    ("cpu.max.burst", "0\n"),
+    ("cpu.pressure", PSI_ZERO),
+    ("io.max", ""),
+    ("io.pressure", PSI_ZERO),
+    ("memory.min", "0\n"),
+    ("memory.high", "max\n"),
+    ("memory.max", "max\n"),
+    ("memory.current", "0\n"),
+    ("memory.pressure", PSI_ZERO),
+];
+
+pub const PSI_ZERO: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
+                        full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+/// Writes `(name, content)` files into `dir`.
+pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> io::Result<()> {
+    files
+        .iter()
+        .try_for_each(|(name, content)| fs::write(dir.join(name), content))
+}
+
 /// Two CPUs, and tenants `t0`..`tN` adopted under `cgroup/`.
 pub struct FakeHost {
     root: PathBuf,
@@ -77,10 +117,7 @@ impl FakeHost {
     fn create_tenant(&self, tenant: usize) -> io::Result<()> {
         let dir = self.tenant_dir(tenant);
         fs::create_dir_all(&dir)?;
-        fs::write(dir.join("cgroup.procs"), "")?;
-        fs::write(dir.join("cpu.weight"), "100\n")?;
-        fs::write(dir.join("cpu.max"), "max 100000\n")?;
-        fs::write(dir.join("cgroup.subtree_control"), "")
+        write_files(&dir, GROUP_FILES)
     }
 
     fn write_counters(&self) -> io::Result<()> {

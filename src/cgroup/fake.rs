@@ -8,39 +8,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 use super::Hierarchy;
-
-/// Files of the root of a cgroup2 mount with cpu, io and memory available.
-const ROOT_FILES: &[(&str, &str)] = &[
-    ("cgroup.controllers", "cpu io memory\n"),
-    ("cgroup.subtree_control", ""),
-    ("cgroup.procs", ""),
-];
-
-/// Files of a new group whose parent enabled cpu, io and memory, as a
-/// kernel shows them right after mkdir.
-const GROUP_FILES: &[(&str, &str)] = &[
-    ("cgroup.controllers", ""),
-    ("cgroup.subtree_control", ""),
-    ("cgroup.procs", ""),
-    (
-        "cpu.stat",
-        "usage_usec 0\nuser_usec 0\nsystem_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n",
-    ),
-    ("cpu.weight", "100\n"),
-    ("cpu.max", "max 100000\n"),
-    ("cpu.max.burst", "0\n"),
-    ("cpu.pressure", PSI_ZERO),
-    ("io.max", ""),
-    ("io.pressure", PSI_ZERO),
-    ("memory.min", "0\n"),
-    ("memory.high", "max\n"),
-    ("memory.max", "max\n"),
-    ("memory.current", "0\n"),
-    ("memory.pressure", PSI_ZERO),
-];
-
-const PSI_ZERO: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
-                        full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+use crate::testing::{self, GROUP_FILES, ROOT_FILES};
 
 pub struct FakeTree {
     dir: TempDir,
@@ -94,7 +62,5 @@ impl Default for FakeTree {
 }
 
 fn write_files(dir: &Path, files: &[(&str, &str)]) {
-    for (name, content) in files {
-        fs::write(dir.join(name), content).expect("write fake file");
-    }
+    testing::write_files(dir, files).expect("write fake files");
 }
