@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# Helpers shared by the VM scenarios (tests/vm/scenarios/*.sh). Sourced, in
+# the guest, as root, with the settings of /run/out/vm.env in the environment.
+#
+# Conventions:
+#   - report "text"  appends a line to $OUT/report.txt (and the console);
+#   - fail "text"    records "FAIL: text"; `finish` writes $OUT/status
+#                    (0 only when nothing failed) and exits;
+#   - times are integers in microseconds (bash has no floating point), taken
+#     from $EPOCHREALTIME, which costs no fork: under TCG every fork is slow
+#     and would steal CPU from the tenants being measured.
+
+OUT=${VM_OUT:-/run/out}
+QOSD_BIN=${QOSD_BIN:-$VM_REPO/target/release/qosd}
+WAKEUP_PROBE=${WAKEUP_PROBE:-$VM_REPO/target/release/examples/wakeup_probe}
+CG=/sys/fs/cgroup
+FAILS=0
+REPORT=$OUT/report.txt
+
+say() { echo "[$(date +%T)] $*"; }
+report() { echo "$*" | tee -a "$REPORT"; }
+fail() {
+    FAILS=$((FAILS + 1))
+    report "FAIL: $*"
+}
+
+# Write the status file and end the scenario.
+finish() {
+    stop_background
+    if ((FAILS == 0)); then
+        report "RESULT: PASS"
+        echo 0 >"$OUT/status"
+    else
+        report "RESULT: FAIL ($FAILS failed check(s))"
+        echo 1 >"$OUT/status"
+    fi
+    sync
+    exit 0
+}
+
+# Refuse to run anywhere but in the test VM: the cgroup writes below would
+# otherwise land on a real host. The VM's cgroup2 root has the cpu controller
+# and the output share is mounted; the project's hosts have neither.
+require_guest() {
+    if ! grep -qw cpu "$CG/cgroup.controllers" 2>/dev/null || ! mountpoint -q "$OUT"; then
+        echo "lib.sh: not inside the test VM (no cgroup v2 cpu controller or no $OUT); refusing" >&2
+        exit 1
+    fi
+}
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+T0=${EPOCHREALTIME/./}
+
+# Sleep without forking: `read -t` on a pipe that never gets data.
+exec {SLEEP_FD}<> <(:)
+fsleep() { read -r -t "$1" -u "$SLEEP_FD" || true; }
+
+# Format an integer number of thousandths as x.yyy, into REPLY (no fork;
+# `milli` prints it, for use outside hot loops).
+milli_r() {
+    local v=$1 sign=
+    if ((v < 0)); then sign=-; v=$((-v)); fi
+    printf -v REPLY '%s%d.%03d' "$sign" $((v / 1000)) $((v % 1000))
+}
+milli() { milli_r "$1"; echo "$REPLY"; }
+
+# --- cgroups -----------------------------------------------------------------
+
+# usage_usec of a cgroup's cpu.stat into REPLY, read with builtins only
+# (0 if the group is gone). `cpu_usage_usec` prints it.
+cpu_usage_r() {
+    local k v
+    REPLY=0
+    [[ -r $CG/$1/cpu.stat ]] || return 0
+    while read -r k v; do
+        if [[ $k == usage_usec ]]; then
+            REPLY=$v
+            return 0
+        fi
+    done <"$CG/$1/cpu.stat"
+}
+cpu_usage_usec() { cpu_usage_r "$1"; echo "$REPLY"; }
+
+# Create a fresh, empty cgroup (deleting an old one and its processes).
+cg_fresh() {
+    cg_destroy "$1"
+    mkdir "$CG/$1"
+}
+
+# Kill every process of a cgroup and remove it.
+cg_destroy() {
+    local cg=$CG/$1 i _pid
+    [[ -d $cg ]] || return 0
+    echo 1 >"$cg/cgroup.kill"
+    # Wait for it to empty; `read` fails on an empty file. Builtins only.
+    for ((i = 0; i < 100; i++)); do
+        read -r _pid <"$cg/cgroup.procs" || break
+        fsleep 0.1
+    done
+    rmdir "$cg" || say "warning: could not remove $cg"
+}
+
+# Run a command in a cgroup, in the background; sets LAST_PID (for the caller).
+# The shell moves itself into the cgroup before exec, so every child
+# (stress-ng's workers) starts there too.
+cg_spawn() {
+    local cg=$1
+    shift
+    # shellcheck disable=SC2016 # $$ and $0 expand in the inner shell.
+    sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG/$cg" "$@" &
+    # shellcheck disable=SC2034 # used by the scenarios.
+    LAST_PID=$!
+}
+
+# cg_freeze CGROUP 1|0: freeze or thaw a cgroup, and wait until it is so.
+cg_freeze() {
+    local cg=$CG/$1 want=$2 k v i
+    echo "$want" >"$cg/cgroup.freeze"
+    for ((i = 0; i < 100; i++)); do
+        while read -r k v; do
+            [[ $k == frozen && $v == "$want" ]] && return 0
+        done <"$cg/cgroup.events"
+        fsleep 0.05
+    done
+    say "warning: $cg did not reach frozen=$want"
+    return 1
+}
+
+# wait_busy CGROUP CORES SECONDS: wait until the cgroup uses at least CORES
+# over ~0.5 s (its workload is up and spinning); non-zero on timeout.
+wait_busy() {
+    local g=$1 want_milli start u0 t0 u1 t1
+    want_milli=$(awk -v c="$2" 'BEGIN { printf "%d", c * 1000 }')
+    start=${EPOCHREALTIME/./}
+    while ((${EPOCHREALTIME/./} - start < $3 * 1000000)); do
+        cpu_usage_r "$g"; u0=$REPLY; t0=${EPOCHREALTIME/./}
+        fsleep 0.5
+        cpu_usage_r "$g"; u1=$REPLY; t1=${EPOCHREALTIME/./}
+        (((u1 - u0) * 1000 / (t1 - t0) >= want_milli)) && return 0
+    done
+    return 1
+}
+
+# "cpu.weight=N cpu.max=Q P" of a cgroup, for the report.
+cg_cpu_knobs() {
+    echo "cpu.weight=$(cat "$CG/$1/cpu.weight") cpu.max=$(cat "$CG/$1/cpu.max")"
+}
+
+# --- background processes ----------------------------------------------------
+
+BG_PIDS=()
+track() { BG_PIDS+=("$1"); }
+stop_background() {
+    local p
+    for p in "${BG_PIDS[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    BG_PIDS=()
+}
+
+# --- sampling ----------------------------------------------------------------
+
+# Busy and idle time of the whole guest from /proc/stat, in microseconds,
+# into GUEST_BUSY and GUEST_IDLE (idle includes iowait). Builtins only.
+guest_cpu_r() {
+    local _cpu user nice system idle iowait irq softirq steal _rest
+    read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+    # /proc/stat counts in USER_HZ (100 per second): 10 ms = 10000 us.
+    GUEST_BUSY=$(((user + nice + system + irq + softirq + steal) * 10000))
+    GUEST_IDLE=$(((idle + iowait) * 10000))
+}
+
+# start_sampler CSV CGROUP...: every 250 ms append one line to CSV:
+#   t_s, <cgroup>_usage_usec..., guest_busy_usec, guest_idle_usec,
+#   <cgroup>_cores..., guest_idle_cores
+# with t_s in seconds since $T0 and *_cores over the previous sample. The
+# guest totals show CPU going to neither tenant (idle, or the root cgroup:
+# this sampler, qosd, kernel threads). Sets SAMPLER_PID.
+start_sampler() {
+    local csv=$1
+    shift
+    local groups=("$@") g
+    {
+        local header=t_s
+        for g in "${groups[@]}"; do header+=",${g}_usage_usec"; done
+        header+=",guest_busy_usec,guest_idle_usec"
+        for g in "${groups[@]}"; do header+=",${g}_cores"; done
+        echo "$header,guest_idle_cores"
+    } >"$csv"
+    # The loop forks nothing (no $(...)): forks are slow under TCG and this
+    # runs in the root cgroup, beside the tenants it measures.
+    (
+        local prev_t=0 t dt line cores i u prev_idle=0
+        local -a prev_u=()
+        while :; do
+            t=${EPOCHREALTIME/./}
+            dt=$((t - prev_t))
+            milli_r $(((t - T0) / 1000))
+            line=$REPLY
+            cores=
+            for i in "${!groups[@]}"; do
+                cpu_usage_r "${groups[i]}"
+                u=$REPLY
+                line+=",$u"
+                if ((prev_t > 0)); then
+                    milli_r $(((u - prev_u[i]) * 1000 / dt))
+                    cores+=",$REPLY"
+                else
+                    cores+=","
+                fi
+                prev_u[i]=$u
+            done
+            guest_cpu_r
+            line+=",$GUEST_BUSY,$GUEST_IDLE"
+            if ((prev_t > 0)); then
+                milli_r $(((GUEST_IDLE - prev_idle) * 1000 / dt))
+                cores+=",$REPLY"
+            else
+                cores+=","
+            fi
+            prev_idle=$GUEST_IDLE
+            prev_t=$t
+            echo "$line$cores" >>"$csv"
+            fsleep 0.25
+        done
+    ) &
+    SAMPLER_PID=$!
+    track "$SAMPLER_PID"
+}
+
+stop_sampler() { kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; }
+
+# Seconds since T0, for phase marks: x.yyy
+t_rel() { milli $(((${EPOCHREALTIME/./} - T0) / 1000)); }
+
+# cores_between CSV GROUP FROM TO: mean cores of GROUP between two times
+# (seconds since T0), from the first sample at or after FROM to the last one
+# at or before TO. GROUP may also be guest_busy or guest_idle.
+cores_between() {
+    awk -F, -v g="$2" -v from="$3" -v to="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == g "_usage_usec" || $i == g "_usec") c = i; next }
+        $1 >= from && $1 <= to { if (t0 == "") { t0 = $1; u0 = $c } t1 = $1; u1 = $c }
+        END {
+            if (c == "" || t0 == "" || t1 <= t0) { print "nan"; exit }
+            printf "%.3f\n", (u1 - u0) / 1e6 / (t1 - t0)
+        }' "$1"
+}
+
+# time_to_reach CSV GROUP START CORES: seconds from START until the group's
+# usage over a trailing window of >= 500 ms first reaches CORES ("never").
+time_to_reach() {
+    awk -F, -v g="$2" -v start="$3" -v want="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == g "_usage_usec") c = i; next }
+        {
+            n++; t[n] = $1; u[n] = $c
+            if ($1 <= start) next
+            for (j = n - 1; j >= 1; j--) if (t[j] <= $1 - 0.5) break
+            if (j < 1) next
+            if ((u[n] - u[j]) / 1e6 / (t[n] - t[j]) >= want) { printf "%.2f\n", $1 - start; found = 1; exit }
+        }
+        END { if (!found) print "never" }' "$1"
+}
+
+# ge A B: true when the decimal A >= B (false for "nan"/"never").
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && a + 0 >= b + 0) }'; }
+
+# --- qosd ----------------------------------------------------------------------
+
+# start_qosd CONFIG LOG: start qosd in the background and wait for /metrics.
+# Sets QOSD_PID. Returns non-zero (after a FAIL) if it does not come up.
+start_qosd() {
+    local config=$1 log=$2 i
+    if [[ ! -x $QOSD_BIN ]]; then
+        fail "qosd binary not found at $QOSD_BIN (build with cargo build --release --bins)"
+        return 1
+    fi
+    RUST_LOG=${QOSD_LOG:-info} "$QOSD_BIN" run --config "$config" >"$log" 2>&1 &
+    QOSD_PID=$!
+    track "$QOSD_PID"
+    for ((i = 0; i < 100; i++)); do
+        if ! kill -0 "$QOSD_PID" 2>/dev/null; then
+            wait "$QOSD_PID"
+            fail "qosd exited at start with status $?; log tail:"
+            tail -n 20 "$log" | tee -a "$REPORT"
+            return 1
+        fi
+        curl -sf -o /dev/null "http://${METRICS_ADDR:-127.0.0.1:9477}/metrics" && return 0
+        fsleep 0.1
+    done
+    fail "qosd metrics endpoint did not come up within 10 s"
+    return 1
+}
+
+# metric NAME_WITH_LABELS: the value of one sample line of /metrics ("" if absent).
+metric() {
+    curl -sf "http://${METRICS_ADDR:-127.0.0.1:9477}/metrics" |
+        awk -v m="$1" 'index($0, m " ") == 1 { print $NF; exit }'
+}

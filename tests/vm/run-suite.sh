@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run the VM scenarios one after another, each in its own fresh VM, and sum up.
+#
+# Usage:
+#   cargo build --release --bins --examples   # this script builds nothing
+#   tests/vm/run-suite.sh [SCENARIO...]        # default: every tests/vm/scenarios/*.sh
+#
+# Prints PASS/FAIL per scenario and, last, exactly one line
+#   vm-suite: N passed, N failed
+# and exits non-zero if any scenario failed. Results of each scenario are in
+# target/vm/out/SCENARIO/ (report.txt, CSVs, console.log). The environment
+# knobs of tests/vm/run.sh (QOSD_BIN, VM_TIMEOUT, ...) apply.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN=$REPO/tests/vm/run.sh
+
+# Every scenario, by name, in a stable order.
+all_scenarios() {
+    local f
+    for f in "$REPO"/tests/vm/scenarios/*.sh; do
+        basename "$f" .sh
+    done | sort
+}
+
+main() {
+    local scenarios=("$@")
+    if ((${#scenarios[@]} == 0)); then
+        mapfile -t scenarios < <(all_scenarios)
+    fi
+    local passed=0 failed=0 s start results=()
+    for s in "${scenarios[@]}"; do
+        start=$SECONDS
+        echo "vm-suite: running $s"
+        # One scenario per run.sh, so that a failure does not stop the suite.
+        if "$RUN" "$s"; then
+            passed=$((passed + 1))
+            results+=("PASS $s ($((SECONDS - start))s)")
+        else
+            failed=$((failed + 1))
+            results+=("FAIL $s ($((SECONDS - start))s; see target/vm/out/$s/)")
+        fi
+    done
+    echo
+    for s in "${results[@]}"; do
+        echo "vm-suite: $s"
+    done
+    echo "vm-suite: $passed passed, $failed failed"
+    ((failed == 0))
+}
+
+main "$@"

@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Run qosd VM scenarios on a real, stock Debian kernel under QEMU (TCG).
+#
+# Usage:
+#   tests/vm/run.sh SCENARIO...          e.g. tests/vm/run.sh cpu-noisy-neighbour
+#
+#   Each SCENARIO is tests/vm/scenarios/SCENARIO.sh. It runs as root inside a
+#   fresh VM (2 vCPUs, 1 GiB) whose / is the host's / shared read-only, so
+#   every host binary (stress-ng, fio, curl, target/release/qosd, ...) is
+#   there. It writes its results to target/vm/out/SCENARIO/ (a writable
+#   share, /run/out in the guest): `status` (0 = pass), `report.txt`, CSVs.
+#   This script prints the report and exits non-zero if any scenario's status
+#   is missing or non-zero. The serial console goes to .../console.log.
+#
+#   Build first:  cargo build --release --bins --examples
+#
+# Environment:
+#   QOSD_BIN       qosd binary (default: target/release/qosd)
+#   WAKEUP_PROBE   wake-up latency probe (default: target/release/examples/wakeup_probe)
+#   VM_TIMEOUT     seconds before a whole QEMU run is killed (default: 900)
+#   VM_KEEP_GOING  1: run the remaining scenarios after a failure (default: 0)
+#   VM_CONSOLE     1: also show the guest's serial console live (default: 0)
+#   VM_CACHE       cache directory (default: target/vm)
+#   VM_*, QOSD_*   every such variable is passed on to the scenario.
+#
+# Runs are serialised with a lock in the cache directory (one VM at a time).
+# A VM run takes ~10 s to boot and run a trivial scenario; the caches
+# (kernel under target/vm/kernel/VERSION/, initramfs keyed by a hash of its
+# inputs) make every run after the first skip the download and build.
+#
+# The host's own cgroup hierarchy is never touched: the guest mounts its own
+# cgroup2 over the read-only view of the host's /sys/fs/cgroup.
+#
+# Needs: qemu-system-x86 busybox-static kmod cpio (and apt-get to fetch the
+# kernel); scenarios use stress-ng fio iperf3 nftables iproute2 curl.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VM_DIR=${VM_CACHE:-$REPO/target/vm}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_KEEP_GOING=${VM_KEEP_GOING:-0}
+VM_CONSOLE=${VM_CONSOLE:-0}
+
+# Modules the guest loads at boot (see tests/vm/init.sh), and whole module
+# folders for the network scenarios: the kernel autoloads qdiscs and nft
+# expressions with /sbin/modprobe from the initramfs, not from the chroot.
+BOOT_MODULES=(crc32c_generic virtio_pci 9pnet_virtio 9p virtio_blk veth sch_htb nf_tables nft_socket)
+MODULE_DIRS=(kernel/net/sched kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter)
+
+log() { echo "vm: $*"; }
+die() { echo "vm: ERROR: $*" >&2; exit 1; }
+
+# Absolute path of $1, relative to the repository when not absolute.
+abs_path() {
+    case $1 in
+        /*) echo "$1" ;;
+        *) echo "$REPO/$1" ;;
+    esac
+}
+
+# The package of the current generic amd64 kernel, e.g. linux-image-6.1.0-56-amd64.
+kernel_package() {
+    local pkg
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    if [[ -z $pkg ]]; then
+        # The package lists may not have been fetched yet on a fresh machine.
+        apt-get update -qq >/dev/null
+        pkg=$(apt-cache depends linux-image-amd64 |
+            awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+    fi
+    [[ -n $pkg ]] || die "cannot find the kernel package behind linux-image-amd64"
+    echo "$pkg"
+}
+
+# Download and unpack the kernel into $KDIR/root, with modules.dep built.
+fetch_kernel() {
+    local pkg=$1
+    if [[ -f $KDIR/root/.complete ]]; then
+        log "kernel $KVER cached"
+        return
+    fi
+    log "downloading $pkg"
+    local tmp
+    tmp=$(mktemp -d "$VM_DIR/dl.XXXXXX")
+    # apt-get download writes to the current directory.
+    (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
+    rm -rf "$KDIR/root"
+    mkdir -p "$KDIR/root"
+    dpkg-deb -x "$tmp"/"$pkg"_*.deb "$KDIR/root"
+    rm -rf "$tmp"
+    depmod -b "$KDIR/root" "$KVER"
+    [[ -f $KDIR/root/boot/vmlinuz-$KVER ]] || die "no vmlinuz-$KVER in $pkg"
+    touch "$KDIR/root/.complete"
+}
+
+# Module files (relative to lib/modules/$KVER) that the initramfs needs:
+# BOOT_MODULES and everything in MODULE_DIRS, with all their dependencies.
+module_closure() {
+    local mdir=$KDIR/root/lib/modules/$KVER m
+    {
+        # --show-depends prints "insmod /abs/path.ko" for the module and its deps.
+        for m in "${BOOT_MODULES[@]}"; do
+            modprobe -d "$KDIR/root" -S "$KVER" --show-depends "$m" |
+                awk -v p="$mdir/" '$1 == "insmod" { sub(p, "", $2); print $2 }'
+        done
+        # modules.dep lines are "file: dep dep ..." with the full transitive list.
+        local pattern
+        pattern=$(printf '%s|' "${MODULE_DIRS[@]}")
+        awk -v re="^(${pattern%|})/" '{ sub(":", "", $1) } $1 ~ re { for (i = 1; i <= NF; i++) print $i }' \
+            "$mdir/modules.dep"
+    } | sort -u
+}
+
+# Build the initramfs: static busybox (with an applet link each, and
+# /sbin/modprobe for the kernel's module autoloading), the module closure,
+# and tests/vm/init.sh as /init. Cached by a hash of its inputs.
+build_initramfs() {
+    local busybox=/bin/busybox
+    # A dynamic busybox would find no libc in the initramfs.
+    [[ -x $busybox ]] || die "$busybox not found (install busybox-static)"
+    { ldd "$busybox" 2>&1 || true; } | grep -qE 'not a dynamic|statically linked' ||
+        die "$busybox is not a static busybox (install busybox-static)"
+    local key
+    key=$(cat "$REPO/tests/vm/init.sh" "$busybox" <(printf '%s\n' "${BOOT_MODULES[@]}" "${MODULE_DIRS[@]}") |
+        sha256sum | cut -c1-16)
+    INITRD=$KDIR/initramfs-$key.cpio.gz
+    if [[ -f $INITRD ]]; then
+        log "initramfs cached"
+        return
+    fi
+    log "building initramfs"
+    local tmp src=$KDIR/root/lib/modules/$KVER f applet
+    tmp=$(mktemp -d "$VM_DIR/initramfs.XXXXXX")
+    mkdir -p "$tmp"/{bin,sbin,dev,proc,sys,host,lib/modules/"$KVER"}
+    cp "$busybox" "$tmp/bin/busybox"
+    for applet in $("$busybox" --list); do
+        [[ $applet == busybox ]] || ln -sf busybox "$tmp/bin/$applet"
+    done
+    ln -sf ../bin/busybox "$tmp/sbin/modprobe"
+    while read -r f; do
+        mkdir -p "$tmp/lib/modules/$KVER/$(dirname "$f")"
+        cp "$src/$f" "$tmp/lib/modules/$KVER/$f"
+    done < <(module_closure)
+    cp "$src"/modules.{order,builtin,builtin.modinfo} "$tmp/lib/modules/$KVER/"
+    depmod -b "$tmp" "$KVER"
+    install -m 0755 "$REPO/tests/vm/init.sh" "$tmp/init"
+    (cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -6) >"$INITRD.part"
+    mv "$INITRD.part" "$INITRD"
+    rm -rf "$tmp"
+    log "initramfs: $(find "$INITRD" -printf '%s') bytes, $(module_closure | wc -l) modules"
+}
+
+# A sparse 1 GiB disk for the disk scenarios (throttled to 50 MB/s by QEMU).
+make_disk() {
+    DISK=$VM_DIR/disk.img
+    [[ -f $DISK ]] || truncate -s 1G "$DISK"
+}
+
+# Write the guest's settings into the output share as shell assignments.
+write_env() {
+    local scenario=$1 out=$2 name
+    {
+        printf 'export VM_REPO=%q VM_SCENARIO=%q VM_OUT=/run/out\n' "$REPO" "$scenario"
+        printf 'export QOSD_BIN=%q WAKEUP_PROBE=%q\n' "$QOSD_BIN" "$WAKEUP_PROBE"
+        # Pass every other VM_* / QOSD_* knob through.
+        for name in $(compgen -e); do
+            case $name in
+                VM_REPO | VM_SCENARIO | VM_OUT | QOSD_BIN | WAKEUP_PROBE) ;;
+                VM_* | QOSD_*) printf 'export %s=%q\n' "$name" "${!name}" ;;
+            esac
+        done
+    } >"$out/vm.env"
+}
+
+# Boot one VM for one scenario. Returns non-zero if the scenario failed.
+run_scenario() {
+    local scenario=$1
+    local script=$REPO/tests/vm/scenarios/$scenario.sh
+    [[ -f $script ]] || { echo "vm: no such scenario: $script" >&2; return 1; }
+    local out=$VM_DIR/out/$scenario
+    rm -rf "$out"
+    mkdir -p "$out"
+    write_env "$scenario" "$out"
+
+    # The host's load matters: the vCPUs are host threads, and a busy host
+    # (e.g. a parallel cargo build) makes the guest slower and noisier.
+    log "booting VM for $scenario (timeout ${VM_TIMEOUT}s; host load $(cut -d' ' -f1-3 /proc/loadavg))"
+    local start=$SECONDS rc=0
+    # shellcheck disable=SC2054 # the commas are QEMU's option syntax.
+    local qemu=(
+        timeout --kill-after=10 "$VM_TIMEOUT"
+        qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nographic -no-reboot -nic none
+        -kernel "$KDIR/root/boot/vmlinuz-$KVER" -initrd "$INITRD"
+        # tsc=reliable: under TCG the TSC follows the host clock on every
+        # vCPU, but the kernel's sync check fails and falls back to HPET, whose
+        # every read is a slow MMIO exit; sched_clock (and so cpu.stat) then
+        # also loses time. With it, clock reads are cheap and usage adds up.
+        -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 tsc=reliable"
+        # The host's / read-only: the guest chroots into it.
+        -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
+        -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+        # The scenario's output directory, writable.
+        -fsdev "local,id=out,path=$out,security_model=none"
+        -device virtio-9p-pci,fsdev=out,mount_tag=out
+        # A disk with a fixed, known capacity of 50 MB/s.
+        -drive "file=$DISK,format=raw,if=virtio,cache=none,throttling.bps-total=52428800"
+    )
+    if [[ $VM_CONSOLE == 1 ]]; then
+        "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log" || rc=$?
+    else
+        "${qemu[@]}" </dev/null >"$out/console.log" 2>&1 || rc=$?
+    fi
+    local took=$((SECONDS - start))
+    # `timeout` exits 124 (137 after the kill) when the guest hung.
+    if [[ $rc == 124 || $rc == 137 ]]; then
+        echo "vm: FAIL: $scenario: QEMU killed after ${VM_TIMEOUT}s (guest hung?); see $out/console.log" >&2
+        tail -n 20 "$out/console.log" >&2 || true
+        return 1
+    elif [[ $rc != 0 ]]; then
+        echo "vm: FAIL: $scenario: QEMU exited $rc; see $out/console.log" >&2
+        tail -n 20 "$out/console.log" >&2 || true
+        return 1
+    fi
+    log "$scenario: VM ran ${took}s (host load $(cut -d' ' -f1-3 /proc/loadavg))"
+
+    if [[ -f $out/report.txt ]]; then
+        echo "----- $scenario: report.txt -----"
+        cat "$out/report.txt"
+        echo "-----"
+    fi
+    local status
+    if [[ ! -f $out/status ]]; then
+        echo "vm: FAIL: $scenario: no status written (scenario crashed?); console tail:" >&2
+        tail -n 30 "$out/console.log" >&2 || true
+        return 1
+    fi
+    status=$(tr -d '[:space:]' <"$out/status")
+    if [[ $status != 0 ]]; then
+        echo "vm: FAIL: $scenario: status $status; results in $out" >&2
+        return 1
+    fi
+    log "PASS: $scenario"
+}
+
+main() {
+    (($# > 0)) || { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
+    local tool lock_fd
+    for tool in qemu-system-x86_64 depmod modprobe cpio apt-get dpkg-deb timeout gzip flock; do
+        command -v "$tool" >/dev/null || die "$tool not found (see the package list at the top of $0)"
+    done
+    mkdir -p "$VM_DIR"
+    # One VM at a time per cache: they share the disk image (QEMU locks it)
+    # and would compete for the host's CPUs, which skews the measurements.
+    exec {lock_fd}>"$VM_DIR/lock"
+    flock -n "$lock_fd" || { log "waiting for another VM run to finish"; flock "$lock_fd"; }
+    QOSD_BIN=$(abs_path "${QOSD_BIN:-target/release/qosd}")
+    WAKEUP_PROBE=$(abs_path "${WAKEUP_PROBE:-target/release/examples/wakeup_probe}")
+
+    local pkg
+    pkg=$(kernel_package)
+    KVER=${pkg#linux-image-}
+    KDIR=$VM_DIR/kernel/$KVER
+    mkdir -p "$KDIR"
+    fetch_kernel "$pkg"
+    build_initramfs
+    make_disk
+
+    local scenario failed=0
+    for scenario in "$@"; do
+        if ! run_scenario "$scenario"; then
+            failed=$((failed + 1))
+            [[ $VM_KEEP_GOING == 1 ]] || break
+        fi
+    done
+    if ((failed > 0)); then
+        echo "vm: $failed scenario(s) FAILED" >&2
+        exit 1
+    fi
+}
+
+main "$@"
