@@ -163,10 +163,22 @@ knob_snapshot() {
 
 # SIGTERM qosd and record how it exited (the reload scenario checks this).
 stop_qosd() {
+    local key value _unit
+    while read -r key value _unit; do
+        case $key in
+            VmRSS: | VmHWM:) R[with.${key%:}]=$value ;;
+        esac
+    done <"/proc/$QOSD_PID/status"
     kill -TERM "$QOSD_PID" 2>/dev/null
     local rc=0
     wait "$QOSD_PID" || rc=$?
     R[with.qosd_exit]=$rc
+}
+
+# tick_cost METRICS_FILE: mean of the qosd_tick_duration_seconds histogram.
+tick_cost() {
+    awk '/^qosd_tick_duration_seconds_sum/ { sum = $2 } /^qosd_tick_duration_seconds_count/ { n = $2 }
+        END { if (n > 0) printf "mean %.3f ms over %d ticks\n", 1000 * sum / n, n; else print "?" }' "$1"
 }
 
 # v PART KEY: a result, or "-" when that part did not run.
@@ -192,6 +204,8 @@ print_report() {
     done
     if [[ -n ${R[with.qosd_exit]:-} ]]; then
         report "qosd exit status after SIGTERM: ${R[with.qosd_exit]}"
+        report "qosd memory before SIGTERM: VmRSS ${R[with.VmRSS]:-?} kB, peak VmHWM ${R[with.VmHWM]:-?} kB"
+        report "qosd tick cost in the VM: $(tick_cost "$OUT/metrics-end.txt")"
     fi
     report ""
 }
@@ -210,6 +224,8 @@ check_results() {
     done
     has_part with || return 0
     [[ -n ${R[with.both_web]:-} ]] || { fail "the with-qosd part did not complete"; return; }
+    promtool check metrics <"$OUT/metrics-end.txt" >"$OUT/promtool.txt" 2>&1 ||
+        fail "promtool check metrics rejected the agent's /metrics (see $OUT/promtool.txt)"
     ge "$(v with both_web)" 1.40 ||
         fail "with qosd, web got $(v with both_web) cores beside batch (want >= 1.40)"
     ge "$(v with alone_batch)" 1.85 ||
