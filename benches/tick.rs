@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use qosd::agent::{Agent, Options};
-use qosd::cgroup::Hierarchy;
+use qosd::cgroup::{Hierarchy, cpu};
 use qosd::config::{self, HostFacts};
 use qosd::metrics::Metrics;
 use qosd::procfs::ProcFs;
@@ -51,7 +51,25 @@ fn tick(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick);
+/// Why `Group` keeps the files it reads every tick open: one cpu.stat read
+/// through a fresh handle (open + read + close) against a kept one (pread).
+fn read_cpu_stat(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(fake_tree_parent()).expect("tempdir");
+    let host = FakeHost::create(dir.path(), 1).expect("fake host");
+    let hierarchy = Hierarchy::at(host.cgroup_root());
+    let tenant = std::path::Path::new("t0");
+    let mut group = c.benchmark_group("read_cpu_stat");
+    group.bench_function("reopened", |b| {
+        b.iter(|| cpu::read_stat(&hierarchy.group(tenant)).expect("read"))
+    });
+    let kept = hierarchy.group(tenant);
+    group.bench_function("kept_open", |b| {
+        b.iter(|| cpu::read_stat(&kept).expect("read"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, tick, read_cpu_stat);
 criterion_main!(benches);
 
 fn fake_tree_parent() -> PathBuf {
