@@ -4,7 +4,7 @@
 # It mounts the host's root filesystem read-only over 9p at /host, gives it
 # fresh kernel filesystems (proc, sysfs, devtmpfs, cgroup2 with every
 # controller, tmpfs on /tmp and /run), mounts the writable output share at
-# /host/run/out, and runs the scenario chrooted into /host. Whatever happens,
+# /host/run/out and the repository read-only at /host/run/repo, and runs the scenario chrooted into /host. Whatever happens,
 # it powers the VM off at the end, so QEMU exits.
 #
 # Written by tests/vm/run.sh into the initramfs; the scenario's settings come
@@ -48,9 +48,11 @@ mount -t devpts devpts /host/dev/pts
 mount -t cgroup2 cgroup2 /host/sys/fs/cgroup || die "mount cgroup2"
 mount -t tmpfs tmpfs /host/tmp || die "mount /host/tmp"
 mount -t tmpfs tmpfs /host/run || die "mount /host/run"
-mkdir -p /host/run/out
+mkdir -p /host/run/out /host/run/repo
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /host/run/out \
     || die "cannot mount the output share (9p tag out)"
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose repo /host/run/repo \
+    || die "cannot mount the repository share (9p tag repo)"
 [ -f /host/run/out/vm.env ] || die "no vm.env in the output share"
 
 # Loopback: qosd serves its metrics on 127.0.0.1.

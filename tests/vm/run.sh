@@ -157,12 +157,26 @@ make_disk() {
     [[ -f $DISK ]] || truncate -s 1G "$DISK"
 }
 
+# Where the guest sees the repository: its own read-only share, because the
+# guest's /tmp and /run are fresh tmpfs and would hide a checkout under them
+# (CI may clone anywhere).
+GUEST_REPO=/run/repo
+
+# in_guest PATH: PATH as the guest sees it (paths inside the repository move
+# to its share; others are seen through the host root share).
+in_guest() {
+    case $1 in
+        "$REPO"/*) echo "$GUEST_REPO/${1#"$REPO"/}" ;;
+        *) echo "$1" ;;
+    esac
+}
+
 # Write the guest's settings into the output share as shell assignments.
 write_env() {
     local scenario=$1 out=$2 name
     {
-        printf 'export VM_REPO=%q VM_SCENARIO=%q VM_OUT=/run/out\n' "$REPO" "$scenario"
-        printf 'export QOSD_BIN=%q WAKEUP_PROBE=%q\n' "$QOSD_BIN" "$WAKEUP_PROBE"
+        printf 'export VM_REPO=%q VM_SCENARIO=%q VM_OUT=/run/out\n' "$GUEST_REPO" "$scenario"
+        printf 'export QOSD_BIN=%q WAKEUP_PROBE=%q\n' "$(in_guest "$QOSD_BIN")" "$(in_guest "$WAKEUP_PROBE")"
         # Pass every other VM_* / QOSD_* knob through.
         for name in $(compgen -e); do
             case $name in
@@ -200,6 +214,9 @@ run_scenario() {
         # The host's / read-only: the guest chroots into it.
         -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
+        # The repository (scripts and the built binaries), read-only.
+        -fsdev "local,id=repo,path=$REPO,security_model=none,readonly=on,multidevs=remap"
+        -device virtio-9p-pci,fsdev=repo,mount_tag=repo
         # The scenario's output directory, writable.
         -fsdev "local,id=out,path=$out,security_model=none"
         -device virtio-9p-pci,fsdev=out,mount_tag=out
