@@ -12,7 +12,7 @@ use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
-use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US};
+use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US, QUOTA_MIN_US};
 use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
 use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
 use crate::enforce::{CpuLimits, Enforcer, Writes};
@@ -23,9 +23,6 @@ use crate::sample::{self, Rates, Snapshot};
 
 /// The controllers every tenant group gets.
 const CONTROLLERS: &[Controller] = &[Controller::Cpu];
-
-/// The kernel refuses cpu.max quotas under 1 ms.
-const MIN_QUOTA_US: u64 = 1_000;
 
 /// Limits closer than this (in cores) are the same for logging purposes.
 const LOG_EPSILON_CORES: f64 = 0.005;
@@ -47,8 +44,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     let config = loaded.config;
     let hierarchy = Hierarchy::open(&config.agent.cgroup_root, CONTROLLERS)?;
+    // Installed before the first tick: an early SIGHUP must not kill us.
+    let signals = Signals::install()?;
     let metrics = Arc::new(Metrics::new()?);
-    let _server = if options.once {
+    // A one-shot or dry run is a look beside the running service: it must
+    // not fight it for the metrics port.
+    let _server = if options.once || options.dry_run {
         None
     } else {
         Some(crate::metrics::serve(config.agent.metrics_listen, metrics.clone()).await?)
@@ -60,7 +61,24 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         agent.tick();
         return Ok(());
     }
-    agent.serve_until_stopped().await
+    agent.serve_until_stopped(signals).await
+}
+
+/// The signals the daemon acts on.
+struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
 }
 
 /// Each tenant keeps a few cgroup files open (see `Group`); the usual soft
@@ -105,6 +123,10 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     enforcer: Enforcer,
     previous: Option<Snapshot>,
+    /// From the last two snapshots.
+    rates: Option<Rates>,
+    /// From the latest snapshot.
+    online_cpus: f64,
     cpu_contended: bool,
 }
 
@@ -126,16 +148,15 @@ impl Agent {
             metrics,
             enforcer,
             previous: None,
+            rates: None,
+            online_cpus: 0.0,
             cpu_contended: false,
         };
         agent.swap_config(config);
         agent
     }
 
-    async fn serve_until_stopped(&mut self) -> anyhow::Result<()> {
-        let mut hangup = signal(SignalKind::hangup())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        let mut interrupt = signal(SignalKind::interrupt())?;
+    async fn serve_until_stopped(&mut self, mut signals: Signals) -> anyhow::Result<()> {
         let mut ticker = new_ticker(self.config.agent.interval);
         notify(&[NotifyState::Ready]);
         info!(
@@ -152,15 +173,15 @@ impl Agent {
                     // and systemd restarts us.
                     notify(&[NotifyState::Watchdog]);
                 }
-                _ = hangup.recv() => {
+                _ = signals.hangup.recv() => {
                     let interval = self.config.agent.interval;
                     self.reload();
                     if self.config.agent.interval != interval {
                         ticker = new_ticker(self.config.agent.interval);
                     }
                 }
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
+                _ = signals.terminate.recv() => break,
+                _ = signals.interrupt.recv() => break,
             }
         }
         notify(&[NotifyState::Stopping]);
@@ -178,6 +199,9 @@ impl Agent {
                     warn!("{}: {warning}", path.display());
                 }
                 self.swap_config(loaded.config);
+                // Applied now, on the latest rates, not a tick later.
+                self.prepare_groups();
+                self.control();
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])
@@ -241,34 +265,52 @@ impl Agent {
     pub fn tick(&mut self) {
         let started = Instant::now();
         self.prepare_groups();
+        let Some(snapshot) = self.sample() else {
+            return;
+        };
+        self.online_cpus = f64::from(snapshot.host_cpu.online_cpus);
+        // The first snapshot gives no rates. Deciding on zero usage would
+        // release every clamp for a tick after each restart, so wait.
+        if let Some(earlier) = self.previous.replace(snapshot) {
+            let later = self.previous.as_ref().unwrap_or(&earlier);
+            self.rates = Some(sample::rates(&earlier, later));
+            self.control();
+            self.export();
+        }
+        self.metrics
+            .tick_duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Reads the host and the ready tenants; `None` when the host itself
+    /// cannot be read (the tick is skipped).
+    fn sample(&mut self) -> Option<Snapshot> {
         let readable: Vec<(String, Group)> = self
             .tenants
             .iter()
             .filter(|t| t.ready)
             .map(|t| (t.tenant.name.clone(), t.group.clone()))
             .collect();
-        let (snapshot, unreadable) = match sample::take(&self.proc, &readable) {
-            Ok(taken) => taken,
+        match sample::take(&self.proc, &readable) {
+            Ok((snapshot, unreadable)) => {
+                for failure in unreadable {
+                    self.group_failed(&failure.tenant, &failure.error);
+                }
+                Some(snapshot)
+            }
             Err(error) => {
                 error!("cannot sample the host, skipping this tick: {error}");
-                return;
+                None
             }
-        };
-        for failure in unreadable {
-            self.group_failed(&failure.tenant, &failure.error);
         }
-        let rates = self
-            .previous
-            .as_ref()
-            .map(|previous| sample::rates(previous, &snapshot))
-            .unwrap_or_default();
-        let capacity = self.cpu_capacity(&snapshot);
-        self.control_cpu(capacity, &rates);
-        self.export(&rates);
-        self.previous = Some(snapshot);
-        self.metrics
-            .tick_duration
-            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Decides and enforces from the latest rates, if there are any yet.
+    fn control(&mut self) {
+        if let Some(rates) = self.rates.take() {
+            self.control_cpu(&rates);
+            self.rates = Some(rates);
+        }
     }
 
     fn prepare_groups(&mut self) {
@@ -329,18 +371,23 @@ impl Agent {
             );
             state.ready = false;
             state.cpu_limit = None;
+            // A group created again under the same name is a new group: its
+            // files must be opened afresh and its defaults are not drift.
+            state.group.close_files();
+            self.enforcer.forget(&state.group);
         } else {
             self.metrics.enforcement_errors.inc();
             warn!("tenant {tenant}: {error}");
         }
     }
 
-    fn cpu_capacity(&self, snapshot: &Snapshot) -> f64 {
-        let online = f64::from(snapshot.host_cpu.online_cpus);
-        (online - self.config.host.reserved_cpu.get()).max(0.0)
+    /// Cores the tenants share: online CPUs minus `host.reserved_cpu`.
+    fn cpu_capacity(&self) -> f64 {
+        (self.online_cpus - self.config.host.reserved_cpu.get()).max(0.0)
     }
 
-    fn control_cpu(&mut self, capacity: f64, rates: &Rates) {
+    fn control_cpu(&mut self, rates: &Rates) {
+        let capacity = self.cpu_capacity();
         let controlled: Vec<(usize, Contract<Cores>)> = (0..self.tenants.len())
             .filter(|&i| self.tenants[i].ready)
             .filter_map(|i| Some((i, self.tenants[i].tenant.cpu?)))
@@ -427,7 +474,7 @@ impl Agent {
         let state = &self.tenants[index];
         let desired = CpuLimits {
             weight: policy::cpu_weight(contract.weight),
-            max: cpu_max(limit),
+            max: cpu_max(limit, self.online_cpus),
         };
         match self.enforcer.apply_cpu(&state.group, desired) {
             Ok(done) => {
@@ -443,10 +490,21 @@ impl Agent {
         }
     }
 
-    fn export(&self, rates: &Rates) {
-        self.metrics
-            .host_cpu_busy_cores
-            .set(rates.host_cpu_busy_cores);
+    fn export(&self) {
+        let Some(rates) = &self.rates else {
+            return;
+        };
+        let metrics = &self.metrics;
+        metrics.host_cpu_busy_cores.set(rates.host_cpu_busy_cores);
+        let stall = |kind: &str, seconds: f64| {
+            let labels = ["cpu", kind];
+            metrics
+                .host_pressure_stall_seconds
+                .with_label_values(&labels)
+                .inc_by(seconds);
+        };
+        stall("some", rates.host_cpu_stall_some_seconds);
+        stall("full", rates.host_cpu_stall_full_seconds);
         for state in &self.tenants {
             export_tenant(state, rates);
         }
@@ -505,10 +563,14 @@ fn cpu_claim(state: &TenantState, contract: Contract<Cores>, rates: &Rates) -> C
     }
 }
 
-fn cpu_max(limit_cores: f64) -> CpuMax {
+/// A limit of all the host's CPUs or more is no limit: "max".
+fn cpu_max(limit_cores: f64, online_cpus: f64) -> CpuMax {
+    if limit_cores >= online_cpus {
+        return CpuMax::UNLIMITED;
+    }
     let quota = (limit_cores * DEFAULT_PERIOD_US as f64).round() as u64;
     CpuMax {
-        quota_us: Some(quota.max(MIN_QUOTA_US)),
+        quota_us: Some(quota.max(QUOTA_MIN_US)),
         period_us: DEFAULT_PERIOD_US,
     }
 }
@@ -605,26 +667,52 @@ mod tests {
         std::fs::read_to_string(host.tenant_dir(tenant).join(name)).unwrap()
     }
 
+    /// Two ticks with the host's counters moving between them: the first
+    /// decision is made.
+    fn decide_once(host: &mut FakeHost, agent: &mut Agent) {
+        agent.tick();
+        host.advance().unwrap();
+        agent.tick();
+    }
+
+    fn quota_us(host: &FakeHost, tenant: usize) -> u64 {
+        let max = file(host, tenant, "cpu.max");
+        max.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
     #[test]
-    fn a_tick_writes_weights_and_limits_and_enables_the_controller() {
+    fn the_first_tick_only_samples_so_a_restart_releases_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (host, mut agent) = agent_over(dir.path(), 2);
         agent.tick();
-        // Baselines 0.02 and 0.01 cores: weights 2 and 1; no usage yet, so bursts.
-        assert_eq!(file(&host, 0, "cpu.weight"), "2");
-        assert_eq!(file(&host, 1, "cpu.weight"), "1");
-        assert_eq!(file(&host, 0, "cpu.max"), "200000 100000");
+        assert_eq!(file(&host, 0, "cpu.max"), "max 100000\n");
+        assert_eq!(agent.metrics.enforcement_writes.get(), 0);
         let root_control =
             std::fs::read_to_string(host.cgroup_root().join("cgroup.subtree_control")).unwrap();
         assert!(root_control.contains("+cpu"), "{root_control}");
     }
 
     #[test]
+    fn a_decision_writes_weights_and_clamps_by_weight_under_contention() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        decide_once(&mut host, &mut agent);
+        // Baselines 0.02 and 0.01 cores: weights 2 and 1. Both saturate the
+        // host, so the spare is split 2:1 and neither may burst to 2 cores.
+        assert_eq!(file(&host, 0, "cpu.weight"), "2");
+        assert_eq!(file(&host, 1, "cpu.weight"), "1");
+        let (first, second) = (quota_us(&host, 0), quota_us(&host, 1));
+        assert!(first + second <= 200_000, "{first} + {second}");
+        assert!(first > second, "{first} vs {second}");
+    }
+
+    #[test]
     fn drift_is_put_back_and_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let (host, mut agent) = agent_over(dir.path(), 2);
-        agent.tick();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        decide_once(&mut host, &mut agent);
         std::fs::write(host.tenant_dir(0).join("cpu.weight"), "100\n").unwrap();
+        host.advance().unwrap();
         agent.tick();
         assert_eq!(file(&host, 0, "cpu.weight"), "2");
         assert_eq!(agent.metrics.drift_corrections.get(), 1);
@@ -633,8 +721,8 @@ mod tests {
     #[test]
     fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
         let dir = tempfile::tempdir().unwrap();
-        let (host, mut agent) = agent_over(dir.path(), 2);
-        agent.tick();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        decide_once(&mut host, &mut agent);
         std::fs::write(
             &agent.options.config_path,
             "[tenants.t0]\ncpu = { baselin = 1 }\n",
@@ -653,14 +741,13 @@ mod tests {
     }
 
     #[test]
-    fn a_good_reload_applies_on_the_next_tick() {
+    fn a_good_reload_applies_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let (host, mut agent) = agent_over(dir.path(), 2);
-        agent.tick();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        decide_once(&mut host, &mut agent);
         let text = host.config_toml().replace("burst = 2.0", "burst = 0.5");
         std::fs::write(&agent.options.config_path, text).unwrap();
         agent.reload();
-        agent.tick();
         assert_eq!(file(&host, 0, "cpu.max"), "50000 100000");
         let successes = agent
             .metrics

@@ -69,6 +69,12 @@ impl Enforcer {
         Ok(done)
     }
 
+    /// Forgets what was applied to a group that vanished: if it comes back,
+    /// its kernel defaults are a first write, not drift.
+    pub fn forget(&mut self, group: &Group) {
+        self.applied.remove(group.path());
+    }
+
     /// Drops what we know of groups that are no longer tenants.
     pub fn retain(&mut self, groups: &[&Group]) {
         self.applied

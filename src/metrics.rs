@@ -24,6 +24,7 @@ pub struct Metrics {
     pub resource_capacity: GaugeVec,
     pub resource_demand: GaugeVec,
     pub host_cpu_busy_cores: Gauge,
+    pub host_pressure_stall_seconds: CounterVec,
     pub tick_duration: Histogram,
     pub config_reloads: IntCounterVec,
     pub enforcement_writes: IntCounter,
@@ -101,6 +102,11 @@ impl Metrics {
             host_cpu_busy_cores: reg.gauge(
                 "qosd_host_cpu_busy_cores",
                 "Busy CPUs on the host, all processes.",
+            )?,
+            host_pressure_stall_seconds: reg.counters(
+                "qosd_host_pressure_stall_seconds_total",
+                "Host-wide stall time from /proc/pressure (kind: some or full).",
+                &[RESOURCE, KIND],
             )?,
             tick_duration: reg.histogram(
                 "qosd_tick_duration_seconds",

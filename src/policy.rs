@@ -6,6 +6,8 @@
 //! caps at the bursts ("water-filling"), contention detection with
 //! hysteresis, and limits that tighten at once but relax in steps.
 
+use crate::cgroup::cpu;
+
 /// A tenant at or above this fraction of its limit may want more than we can
 /// see, so its demand is taken to be its burst; otherwise a clamped tenant
 /// could never get its limit raised again.
@@ -92,20 +94,25 @@ pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Al
 }
 
 fn demand(claim: &Claim) -> f64 {
-    let at_limit = claim
-        .limit
-        .is_some_and(|limit| claim.usage >= AT_LIMIT_FRACTION * limit);
-    if at_limit {
+    if is_at_limit(claim) {
         claim.burst
     } else {
         claim.usage.clamp(0.0, claim.burst)
     }
 }
 
+fn is_at_limit(claim: &Claim) -> bool {
+    claim
+        .limit
+        .is_some_and(|limit| claim.usage >= AT_LIMIT_FRACTION * limit)
+}
+
+/// A tenant at its limit is active even when the limit is tiny: otherwise a
+/// tenant held at a baseline below the noise floor could never ask for more.
 fn is_active(claim: &Claim, capacity: f64) -> bool {
     let floor =
         (ACTIVE_BASELINE_FRACTION * claim.baseline).max(ACTIVE_CAPACITY_FRACTION * capacity);
-    claim.usage > floor
+    claim.usage > floor || (claim.usage > 0.0 && is_at_limit(claim))
 }
 
 fn is_contended(resource: Resource, total_demand: f64, was_contended: bool) -> bool {
@@ -174,8 +181,14 @@ pub fn water_fill(amount: f64, caps: &[f64], weights: &[f64]) -> Vec<f64> {
     let mut remaining = amount.max(0.0);
     let mut weight_left: f64 = order.iter().map(|&i| weights[i]).sum();
     for i in order {
-        let fair = remaining * weights[i] / weight_left;
-        given[i] = fair.min(caps[i]);
+        // Weights far apart can exhaust `weight_left` by rounding before
+        // the last tenant; never hand out more than remains.
+        let fair = if weight_left > 0.0 {
+            remaining * weights[i] / weight_left
+        } else {
+            remaining
+        };
+        given[i] = fair.min(caps[i]).min(remaining).max(0.0);
         remaining -= given[i];
         weight_left -= weights[i];
     }
@@ -196,17 +209,22 @@ fn relax_in_steps(claim: &Claim, target: f64, capacity: f64) -> f64 {
 /// it gets.
 pub const WANTING_STALL_FRACTION: f64 = 0.05;
 
+/// Usage this close to the baseline counts as getting it: measurement over
+/// a tick is never exact.
+pub const BASELINE_TOLERANCE: f64 = 0.95;
+
 /// True when a tenant gets less than its baseline while it wants more: it
 /// stalls waiting for the resource. Using little because it asks for little
 /// breaks nothing.
 pub fn contract_broken(usage: f64, baseline: f64, stall_fraction: f64) -> bool {
-    usage < AT_LIMIT_FRACTION * baseline && stall_fraction >= WANTING_STALL_FRACTION
+    usage < BASELINE_TOLERANCE * baseline && stall_fraction >= WANTING_STALL_FRACTION
 }
 
-/// `cpu.weight` (1..=10000, default 100) from a contract weight given in
-/// cores: one core of weight is 100, the kernel's default for one group.
+/// `cpu.weight` from a contract weight given in cores: one core of weight is
+/// 100, the kernel's default for one group.
 pub fn cpu_weight(weight: f64) -> u32 {
-    (weight * 100.0).round().clamp(1.0, 10_000.0) as u32
+    let range = f64::from(cpu::WEIGHT_MIN)..=f64::from(cpu::WEIGHT_MAX);
+    (weight * 100.0).round().clamp(*range.start(), *range.end()) as u32
 }
 
 #[cfg(test)]
@@ -282,6 +300,26 @@ mod tests {
         let b = claim(1.0, 10.0, 9.0, None);
         let allocation = allocate(resource, &[a, b], false);
         assert_eq!(allocation.limits, vec![7.0, 3.0]);
+    }
+
+    #[test]
+    fn water_fill_never_overspends_with_weights_far_apart() {
+        let given = water_fill(1.0, &[0.5, 1.0], &[1.0, 1e-20]);
+        assert!(given.iter().sum::<f64>() <= 1.0 + 1e-12, "{given:?}");
+    }
+
+    #[test]
+    fn a_tenant_at_a_tiny_limit_is_active_and_can_grow() {
+        let resource = Resource {
+            capacity: 64.0,
+            threshold: 0.9,
+        };
+        let claims = [
+            claim(0.25, 8.0, 0.25, Some(0.25)),
+            claim(1.0, 64.0, 63.0, Some(64.0)),
+        ];
+        let allocation = allocate(resource, &claims, true);
+        assert!(allocation.limits[0] > 0.25, "{:?}", allocation.limits);
     }
 
     #[test]

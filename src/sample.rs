@@ -10,12 +10,15 @@ use crate::cgroup::cpu::{self, CpuStat};
 use crate::cgroup::pressure::{self, Pressure, PressureLine, PressureResource};
 use crate::cgroup::{CgroupError, Group};
 use crate::procfs::{HostCpuStat, ProcError, ProcFs};
+use tracing::debug;
 
 /// What one tenant's cgroup said at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TenantSample {
     pub cpu: CpuStat,
-    pub cpu_pressure: Pressure,
+    /// `None` where the kernel keeps no PSI (booted with psi=0, or
+    /// `cgroup.pressure` off): usage is still controlled without it.
+    pub cpu_pressure: Option<Pressure>,
 }
 
 /// Everything read in one tick.
@@ -43,7 +46,11 @@ pub fn take(
     tenants: &[(String, Group)],
 ) -> Result<(Snapshot, Vec<Unreadable>), ProcError> {
     let host_cpu = proc.read_cpu_stat()?;
-    let host_cpu_pressure = proc.read_pressure(PressureResource::Cpu)?;
+    let host_cpu_pressure = optional_pressure(
+        proc.read_pressure(PressureResource::Cpu)
+            .map_err(|e| e.to_string()),
+    )
+    .flatten();
     let mut unreadable = Vec::new();
     let mut samples = BTreeMap::new();
     for (name, group) in tenants {
@@ -69,8 +76,16 @@ pub fn take(
 fn read_tenant(group: &Group) -> Result<TenantSample, CgroupError> {
     Ok(TenantSample {
         cpu: cpu::read_stat(group)?,
-        cpu_pressure: pressure::read(group, PressureResource::Cpu)?,
+        cpu_pressure: optional_pressure(
+            pressure::read(group, PressureResource::Cpu).map_err(|e| e.to_string()),
+        ),
     })
+}
+
+/// Pressure is for reporting; a kernel without it must not stop control.
+fn optional_pressure<T>(read: Result<T, String>) -> Option<T> {
+    read.map_err(|error| debug!("no pressure reading: {error}"))
+        .ok()
 }
 
 /// Per-tenant rates over one tick.
@@ -100,6 +115,9 @@ pub struct Rates {
     pub elapsed: Duration,
     /// Host CPUs busy, in cores (all processes, tenants or not).
     pub host_cpu_busy_cores: f64,
+    /// Host-wide CPU stall time during the tick (/proc/pressure/cpu).
+    pub host_cpu_stall_some_seconds: f64,
+    pub host_cpu_stall_full_seconds: f64,
     /// Only tenants present in both snapshots.
     pub tenants: BTreeMap<String, TenantRates>,
 }
@@ -120,6 +138,14 @@ pub fn rates(earlier: &Snapshot, later: &Snapshot) -> Rates {
     Rates {
         elapsed,
         host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
+        host_cpu_stall_some_seconds: stall_delta(
+            earlier.host_cpu_pressure.map(|p| p.some),
+            later.host_cpu_pressure.map(|p| p.some),
+        ),
+        host_cpu_stall_full_seconds: stall_delta(
+            earlier.host_cpu_pressure.and_then(|p| p.full),
+            later.host_cpu_pressure.and_then(|p| p.full),
+        ),
         tenants,
     }
 }
@@ -131,10 +157,13 @@ fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> Tena
         cpu_seconds,
         cpu_throttled_seconds: usec_delta(before.cpu.throttled_usec, now.cpu.throttled_usec),
         cpu_stall_some_seconds: stall_delta(
-            Some(before.cpu_pressure.some),
-            Some(now.cpu_pressure.some),
+            before.cpu_pressure.map(|p| p.some),
+            now.cpu_pressure.map(|p| p.some),
         ),
-        cpu_stall_full_seconds: stall_delta(before.cpu_pressure.full, now.cpu_pressure.full),
+        cpu_stall_full_seconds: stall_delta(
+            before.cpu_pressure.and_then(|p| p.full),
+            now.cpu_pressure.and_then(|p| p.full),
+        ),
     }
 }
 
@@ -184,7 +213,9 @@ mod tests {
                 .map(|&(name, usage_usec, stall_usec)| {
                     let mut sample = TenantSample::default();
                     sample.cpu.usage_usec = usage_usec;
-                    sample.cpu_pressure.some.total_usec = stall_usec;
+                    let mut pressure = Pressure::default();
+                    pressure.some.total_usec = stall_usec;
+                    sample.cpu_pressure = Some(pressure);
                     (name.to_string(), sample)
                 })
                 .collect(),

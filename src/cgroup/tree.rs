@@ -271,6 +271,15 @@ impl Group {
         }
     }
 
+    /// Closes the kept-open files: the group was removed, and a group made
+    /// again under the same path must be opened afresh.
+    pub fn close_files(&self) {
+        self.open_files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Reads a file that is read every tick (`cpu.stat`, ...) through a kept
     /// open descriptor. A failed read closes it, so a group that was removed
     /// and created again is opened afresh next time.

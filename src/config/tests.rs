@@ -339,7 +339,27 @@ fn burst_must_be_positive() {
         "[tenants.web]\ncpu = { baseline = 0, burst = 0 }\n",
         "2:31",
         "tenants.web.cpu.burst",
-        "more than 0 cores",
+        "at least 0.01 cores",
+    );
+}
+
+#[test]
+fn a_burst_below_what_cpu_max_can_hold_is_an_error() {
+    assert_one_error(
+        "[tenants.web]\ncpu = { baseline = 0, burst = \"1m\" }\n",
+        "2:31",
+        "tenants.web.cpu.burst",
+        "at least 0.01 cores",
+    );
+}
+
+#[test]
+fn a_weight_beyond_what_cpu_weight_can_express_is_an_error() {
+    assert_one_error(
+        "[tenants.web]\ncpu = { baseline = 1, burst = 2, weight = 1e9 }\n",
+        "2:43",
+        "tenants.web.cpu.weight",
+        "between 0.01 and 100",
     );
 }
 
@@ -349,7 +369,7 @@ fn weight_must_be_positive() {
         "[tenants.web]\ncpu = { baseline = 1, burst = 2, weight = 0 }\n",
         "2:43",
         "tenants.web.cpu.weight",
-        "positive",
+        "between 0.01 and 100",
     );
 }
 

@@ -376,20 +376,29 @@ fn cores_field(
         .ok()
 }
 
+/// The smallest burst the kernel can hold: cpu.max refuses quotas under 1 ms
+/// per 100 ms period.
+pub const MIN_BURST_CORES: f64 = 0.01;
+
 fn burst_is_positive(
     burst: Cores,
     field: &Spanned<Quantity>,
     key: &str,
     diagnostics: &mut Diagnostics,
 ) -> bool {
-    let positive = burst.get() > 0.0;
-    if !positive {
-        let message =
-            "the burst must be more than 0 cores: a tenant that may never run is a mistake";
+    let holdable = burst.get() >= MIN_BURST_CORES;
+    if !holdable {
+        let message = format!(
+            "the burst must be at least {MIN_BURST_CORES} cores (\"10m\"), the least cpu.max can hold, got {burst}"
+        );
         diagnostics.error(&join_key(key, "burst"), Some(field.span()), message);
     }
-    positive
+    holdable
 }
+
+/// Weights map to cpu.weight as 100 per unit, and cpu.weight spans 1..=10000:
+/// outside this range the kernel's weight and the policy's would disagree.
+pub const WEIGHT_RANGE: std::ops::RangeInclusive<f64> = 0.01..=100.0;
 
 fn positive_weight(
     weight: &Spanned<Weight>,
@@ -397,11 +406,13 @@ fn positive_weight(
     diagnostics: &mut Diagnostics,
 ) -> Option<f64> {
     let value = weight.get_ref().0;
-    if value.is_finite() && value > 0.0 {
+    if WEIGHT_RANGE.contains(&value) {
         return Some(value);
     }
     let message = format!(
-        "the weight must be a positive number, got {}",
+        "the weight must be between {} and {} (cpu.weight 1..10000), got {}",
+        WEIGHT_RANGE.start(),
+        WEIGHT_RANGE.end(),
         format_number(value)
     );
     diagnostics.error(key, Some(weight.span()), message);
