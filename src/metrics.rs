@@ -318,10 +318,38 @@ mod tests {
     #[test]
     fn a_forgotten_tenant_leaves_no_series() {
         let metrics = Metrics::new().unwrap();
-        metrics
-            .cpu_limit_cores
-            .with_label_values(&["gone"])
-            .set(1.0);
+        // Every series of the tenant gets a value. The exhaustive pattern
+        // makes a series added to `tenant` fail to compile here until it is
+        // also set, and so checked against `forget_tenant`.
+        let TenantSeries {
+            cpu_usage_seconds,
+            cpu_throttled_seconds,
+            cpu_baseline_cores,
+            cpu_burst_cores,
+            cpu_limit_cores,
+            cpu_weight,
+            cpu_stall_some_seconds,
+            cpu_stall_full_seconds,
+            cpu_below_baseline_seconds,
+        } = metrics.tenant("gone");
+        for counter in [
+            cpu_usage_seconds,
+            cpu_throttled_seconds,
+            cpu_stall_some_seconds,
+            cpu_stall_full_seconds,
+            cpu_below_baseline_seconds,
+        ] {
+            counter.inc();
+        }
+        for gauge in [
+            cpu_baseline_cores,
+            cpu_burst_cores,
+            cpu_limit_cores,
+            cpu_weight,
+        ] {
+            gauge.set(1.0);
+        }
+        assert!(metrics.render().contains("gone"));
         metrics.forget_tenant("gone");
         assert!(!metrics.render().contains("gone"));
     }
