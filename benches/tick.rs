@@ -14,7 +14,7 @@ use qosd::procfs::ProcFs;
 use qosd::testing::FakeHost;
 
 fn agent_over(host: &FakeHost) -> Agent {
-    let facts = HostFacts { online_cpus: 2.0 };
+    let facts = HostFacts::of_this_host(2.0);
     let loaded = config::parse(&host.config_toml(), &PathBuf::from("bench.toml"), &facts)
         .expect("the fake host's configuration is valid");
     let options = Options {

@@ -96,9 +96,7 @@ fn host_facts(proc: &ProcFs) -> anyhow::Result<HostFacts> {
     let stat = proc
         .read_cpu_stat()
         .context("cannot count the online CPUs")?;
-    Ok(HostFacts {
-        online_cpus: f64::from(stat.online_cpus),
-    })
+    Ok(HostFacts::of_this_host(f64::from(stat.online_cpus)))
 }
 
 /// What qosd tracks for one tenant between ticks.
@@ -645,7 +643,7 @@ mod tests {
         let host = FakeHost::create(&dir.join("host"), tenants).unwrap();
         let config_path = dir.join("qosd.toml");
         std::fs::write(&config_path, host.config_toml()).unwrap();
-        let facts = HostFacts { online_cpus: 2.0 };
+        let facts = HostFacts::of_this_host(2.0);
         let config = config::load(&config_path, &facts).unwrap().config;
         let options = Options {
             config_path,

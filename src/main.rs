@@ -84,9 +84,7 @@ fn run(options: qosd::agent::Options) -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let facts = HostFacts {
-        online_cpus: online_cpus(),
-    };
+    let facts = HostFacts::of_this_host(online_cpus());
     match config::load(path, &facts) {
         Ok(loaded) => {
             print!("{}", loaded.config.summary());

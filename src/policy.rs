@@ -20,7 +20,7 @@ pub const CONTENTION_HYSTERESIS: f64 = 0.05;
 /// How far a limit may rise in one tick, as a fraction of capacity. Limits
 /// fall at once (to protect baselines) but rise in steps (to avoid
 /// oscillating between clamped and released).
-pub const RELAX_STEP_FRACTION: f64 = 0.25;
+pub const RELAX_STEP_FRACTION: f64 = 0.5;
 
 /// A tenant using less than this fraction of its baseline is idle: its
 /// baseline is not held free for it while others contend. The absolute floor

@@ -17,7 +17,7 @@ use qosd::testing::FakeHost;
 
 fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
     let mut host = FakeHost::create(dir, 4).unwrap();
-    let facts = HostFacts { online_cpus: 2.0 };
+    let facts = HostFacts::of_this_host(2.0);
     let loaded = config::parse(&host.config_toml(), &PathBuf::from("t.toml"), &facts).unwrap();
     let metrics = Arc::new(Metrics::new().unwrap());
     let options = Options {

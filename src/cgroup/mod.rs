@@ -7,6 +7,7 @@ mod error;
 #[cfg(test)]
 pub mod fake;
 mod file;
+pub mod io;
 pub mod pressure;
 mod tree;
 

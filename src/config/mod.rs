@@ -65,6 +65,91 @@ pub struct HostConfig {
     pub reserved_cpu: Cores,
     pub contention_threshold: f64,
     pub allow_overcommit: bool,
+    /// `[[host.disks]]`, in file order; at most one entry per device.
+    pub disks: Vec<DiskCapacity>,
+}
+
+pub use crate::cgroup::io::DeviceNumber;
+
+/// A device as the file names it (`"/dev/vda"` or `"254:0"`), resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceRef {
+    pub name: String,
+    pub number: DeviceNumber,
+}
+
+/// The four dimensions of a device that `io.max` limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IoDimension {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+impl IoDimension {
+    pub const ALL: [IoDimension; 4] = [
+        IoDimension::ReadBps,
+        IoDimension::WriteBps,
+        IoDimension::ReadIops,
+        IoDimension::WriteIops,
+    ];
+
+    /// The configuration key: `read_bps`, ...
+    pub fn key(self) -> &'static str {
+        match self {
+            IoDimension::ReadBps => "read_bps",
+            IoDimension::WriteBps => "write_bps",
+            IoDimension::ReadIops => "read_iops",
+            IoDimension::WriteIops => "write_iops",
+        }
+    }
+}
+
+/// One value per dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IoDimensions<T> {
+    pub read_bps: T,
+    pub write_bps: T,
+    pub read_iops: T,
+    pub write_iops: T,
+}
+
+impl<T> IoDimensions<T> {
+    pub fn get(&self, dimension: IoDimension) -> &T {
+        match dimension {
+            IoDimension::ReadBps => &self.read_bps,
+            IoDimension::WriteBps => &self.write_bps,
+            IoDimension::ReadIops => &self.read_iops,
+            IoDimension::WriteIops => &self.write_iops,
+        }
+    }
+
+    pub fn get_mut(&mut self, dimension: IoDimension) -> &mut T {
+        match dimension {
+            IoDimension::ReadBps => &mut self.read_bps,
+            IoDimension::WriteBps => &mut self.write_bps,
+            IoDimension::ReadIops => &mut self.read_iops,
+            IoDimension::WriteIops => &mut self.write_iops,
+        }
+    }
+}
+
+/// `[[host.disks]]`: a device's capacity, in bytes/s and IOs/s. A dimension
+/// without a capacity is not controlled (no tenant may hold a contract on it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskCapacity {
+    pub device: DeviceRef,
+    pub capacity: IoDimensions<Option<f64>>,
+}
+
+/// One entry of a tenant's `disk = [...]`: contracts per dimension, in
+/// bytes/s (bps) and IOs/s (iops). `weight` (if given) applies to every
+/// dimension; otherwise each dimension's weight is its baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiskContract {
+    pub device: DeviceRef,
+    pub limits: IoDimensions<Option<Contract<f64>>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +161,8 @@ pub struct Tenant {
     /// True when the cgroup was named in the file (adopted, qosd does not create it).
     pub adopted: bool,
     pub cpu: Option<Contract<Cores>>,
+    /// At most one entry per device, each on a device of `[[host.disks]]`.
+    pub disk: Vec<DiskContract>,
 }
 
 /// Baseline and burst of one resource. `weight` is resolved: the `weight = N`
@@ -95,10 +182,31 @@ pub struct Contract<U> {
 /// capacity, just with the lowest priority.
 pub const ZERO_BASELINE_WEIGHT: f64 = 0.01;
 
-/// Facts about the host that validation needs (overcommitment checks).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Facts about the host that validation needs (overcommitment checks, devices).
+#[derive(Debug, Clone, Copy)]
 pub struct HostFacts {
     pub online_cpus: f64,
+    /// Resolves a device as written (`"/dev/vda"` or `"254:0"`) to its number;
+    /// the error says why not ("no such device"). Tests pass a fake one.
+    pub resolve_device: fn(&str) -> Result<DeviceNumber, String>,
+}
+
+impl HostFacts {
+    /// This host: `online_cpus`, and devices resolved with `stat` and
+    /// `/sys/dev/block`.
+    pub const fn of_this_host(online_cpus: f64) -> Self {
+        HostFacts {
+            online_cpus,
+            resolve_device: resolve_block_device,
+        }
+    }
+}
+
+/// A path's `st_rdev` (it must be a block device), or `MAJ:MIN` that
+/// `/sys/dev/block/MAJ:MIN` knows.
+pub fn resolve_block_device(spec: &str) -> Result<DeviceNumber, String> {
+    let _ = spec;
+    todo!("config helper implements")
 }
 
 /// A configuration that passed validation, with its warnings (overcommitment, ...).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::*;
 
 const EXAMPLE: &str = include_str!("../../config/qosd.toml");
-const TWO_CPUS: HostFacts = HostFacts { online_cpus: 2.0 };
+const TWO_CPUS: HostFacts = HostFacts::of_this_host(2.0);
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {
     parse(text, Path::new("test.toml"), &host)
@@ -698,19 +698,14 @@ fn no_panic_on_odd_input() {
     ];
     for text in odd {
         let _ = parse_on(text, TWO_CPUS);
-        let _ = parse_on(
-            text,
-            HostFacts {
-                online_cpus: f64::NAN,
-            },
-        );
-        let _ = parse_on(text, HostFacts { online_cpus: 0.0 });
+        let _ = parse_on(text, HostFacts::of_this_host(f64::NAN));
+        let _ = parse_on(text, HostFacts::of_this_host(0.0));
     }
 }
 
 #[test]
 fn zero_online_cpus_is_reported_not_panicked() {
-    let rendered = errors_on("", HostFacts { online_cpus: 0.0 });
+    let rendered = errors_on("", HostFacts::of_this_host(0.0));
     assert!(rendered.contains("`host.reserved_cpu`"), "{rendered}");
 }
 

@@ -201,6 +201,7 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
     HostConfig {
         reserved_cpu,
         contention_threshold,
+        disks: Vec::new(),
         // Overcommitment is allowed unless refused: a warning is enough for a
         // host whose tenants rarely peak together.
         allow_overcommit: raw
@@ -289,6 +290,7 @@ fn validate_tenant(
         cgroup,
         adopted: body.cgroup.is_some(),
         cpu,
+        disk: Vec::new(),
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,

@@ -37,6 +37,19 @@ pub struct HostCpuStat {
     pub online_cpus: u32,
 }
 
+/// Cumulative counters of one block device in /proc/diskstats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DiskStats {
+    pub reads: u64,
+    pub sectors_read: u64,
+    pub writes: u64,
+    pub sectors_written: u64,
+    /// Milliseconds the device had I/O in flight (utilisation).
+    pub io_ticks_ms: u64,
+    /// Weighted milliseconds spent in the queue.
+    pub time_in_queue_ms: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProcError {
     #[error("cannot read {path}: {source}")]
@@ -84,6 +97,16 @@ impl ProcFs {
         pressure::parse(&path, &text)
             .map(Some)
             .map_err(|error| from_cgroup(path, error))
+    }
+}
+
+impl ProcFs {
+    /// /proc/diskstats by device number. INTERFACE STUB.
+    pub fn read_diskstats(
+        &self,
+    ) -> Result<std::collections::BTreeMap<crate::cgroup::io::DeviceNumber, DiskStats>, ProcError>
+    {
+        todo!()
     }
 }
 
