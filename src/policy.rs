@@ -41,6 +41,9 @@ pub struct Claim {
     pub usage: f64,
     /// The limit in force during that tick, if any.
     pub limit: Option<f64>,
+    /// Share of the tick the tenant stalled waiting for the resource (PSI
+    /// "some"); 0 where the kernel keeps no pressure.
+    pub stall: f64,
 }
 
 /// One resource of the host (the CPUs, one disk's read bandwidth, ...).
@@ -49,6 +52,9 @@ pub struct Resource {
     pub capacity: f64,
     /// Fraction of capacity at which the resource counts as contended.
     pub threshold: f64,
+    /// What the whole resource did over the tick, tenants or not (busy
+    /// CPUs, a device's throughput): load outside the tenants counts too.
+    pub measured: f64,
 }
 
 /// The policy's answer for one resource.
@@ -71,7 +77,8 @@ pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Al
         .map(|claim| is_active(claim, resource.capacity))
         .collect();
     let total_demand: f64 = demands.iter().sum();
-    let contended = is_contended(resource, total_demand, was_contended);
+    let busy = total_demand.max(resource.measured);
+    let contended = is_contended(resource, busy, was_contended) || a_victim_stalls(claims, &active);
     let targets = if contended {
         share_under_contention(resource.capacity, claims, &demands, &active)
     } else {
@@ -115,13 +122,24 @@ fn is_active(claim: &Claim, capacity: f64) -> bool {
     claim.usage > floor || (claim.usage > 0.0 && is_at_limit(claim))
 }
 
-fn is_contended(resource: Resource, total_demand: f64, was_contended: bool) -> bool {
+fn is_contended(resource: Resource, busy: f64, was_contended: bool) -> bool {
     let threshold = if was_contended {
         resource.threshold - CONTENTION_HYSTERESIS
     } else {
         resource.threshold
     };
-    total_demand >= threshold * resource.capacity
+    busy >= threshold * resource.capacity
+}
+
+/// Contention that throughput alone does not show (a device slowed by
+/// seeks, say): an active tenant below its baseline stalls for the
+/// resource while another runs above its own.
+fn a_victim_stalls(claims: &[Claim], active: &[bool]) -> bool {
+    let stalled_victim = claims.iter().zip(active).any(|(claim, active)| {
+        *active && contract_broken(claim.usage, claim.baseline, claim.stall)
+    });
+    let above_baseline = claims.iter().any(|claim| claim.usage > claim.baseline);
+    stalled_victim && above_baseline
 }
 
 /// Holds every active tenant's baseline free, then shares what is left by
@@ -235,6 +253,7 @@ mod tests {
     const CPU2: Resource = Resource {
         capacity: 2.0,
         threshold: 0.9,
+        measured: 0.0,
     };
 
     fn claim(baseline: f64, burst: f64, usage: f64, limit: Option<f64>) -> Claim {
@@ -244,6 +263,7 @@ mod tests {
             weight: baseline,
             usage,
             limit,
+            stall: 0.0,
         }
     }
 
@@ -293,6 +313,7 @@ mod tests {
         let resource = Resource {
             capacity: 10.0,
             threshold: 0.9,
+            measured: 0.0,
         };
         // Baselines 1 + 1 held; 8 spare shared 3:1 by weight, capped at bursts.
         let mut a = claim(1.0, 10.0, 9.0, None);
@@ -300,6 +321,32 @@ mod tests {
         let b = claim(1.0, 10.0, 9.0, None);
         let allocation = allocate(resource, &[a, b], false);
         assert_eq!(allocation.limits, vec![7.0, 3.0]);
+    }
+
+    #[test]
+    fn load_outside_the_tenants_counts_toward_contention() {
+        let busy_host = Resource {
+            measured: 1.9,
+            ..CPU2
+        };
+        let claims = [claim(1.5, 2.0, 0.1, None), claim(0.5, 2.0, 0.2, None)];
+        assert!(allocate(busy_host, &claims, false).contended);
+        assert!(!allocate(CPU2, &claims, false).contended);
+    }
+
+    #[test]
+    fn a_stalled_victim_beside_a_burster_is_contention_at_low_throughput() {
+        let mut victim = claim(20.0, 50.0, 8.0, Some(50.0));
+        victim.stall = 0.5;
+        let burster = claim(10.0, 50.0, 15.0, Some(50.0));
+        let disk = Resource {
+            capacity: 50.0,
+            threshold: 0.9,
+            measured: 23.0,
+        };
+        let allocation = allocate(disk, &[victim, burster], false);
+        assert!(allocation.contended);
+        assert!(allocation.limits[1] < 50.0, "{:?}", allocation.limits);
     }
 
     #[test]
@@ -313,6 +360,7 @@ mod tests {
         let resource = Resource {
             capacity: 64.0,
             threshold: 0.9,
+            measured: 0.0,
         };
         let claims = [
             claim(0.25, 8.0, 0.25, Some(0.25)),
@@ -362,6 +410,7 @@ mod tests {
                     weight,
                     usage,
                     limit: limit_at.map(|f| baseline + f * (burst - baseline)),
+                    stall: 0.0,
                 }
             });
         proptest::collection::vec(one, 1..12)
@@ -374,7 +423,7 @@ mod tests {
         fn limits_stay_within_baseline_and_burst(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let allocation = allocate(Resource { capacity, threshold: 0.9 }, &claims, was);
+            let allocation = allocate(Resource { capacity, threshold: 0.9, measured: 0.0 }, &claims, was);
             for (claim, limit) in claims.iter().zip(&allocation.limits) {
                 prop_assert!(*limit >= claim.baseline - EPSILON, "{limit} below baseline {}", claim.baseline);
                 prop_assert!(*limit <= claim.burst + EPSILON, "{limit} above burst {}", claim.burst);
@@ -385,7 +434,7 @@ mod tests {
         fn contended_limits_fit_the_capacity(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let allocation = allocate(Resource { capacity, threshold: 0.9 }, &claims, was);
+            let allocation = allocate(Resource { capacity, threshold: 0.9, measured: 0.0 }, &claims, was);
             prop_assume!(allocation.contended);
             let active: Vec<bool> = claims.iter().map(|c| is_active(c, capacity)).collect();
             let held: f64 = claims.iter().zip(&active).filter(|(_, a)| **a).map(|(c, _)| c.baseline).sum();
@@ -403,7 +452,7 @@ mod tests {
         fn allocation_is_deterministic(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let resource = Resource { capacity, threshold: 0.9 };
+            let resource = Resource { capacity, threshold: 0.9, measured: 0.0 };
             prop_assert_eq!(allocate(resource, &claims, was), allocate(resource, &claims, was));
         }
 

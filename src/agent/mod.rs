@@ -397,6 +397,7 @@ impl Agent {
         let resource = Resource {
             capacity,
             threshold: self.config.host.contention_threshold,
+            measured: rates.host_cpu_busy_cores,
         };
         let allocation = policy::allocate(resource, &claims, self.cpu_contended);
         self.report_contention(&allocation, capacity, rates);
@@ -549,15 +550,14 @@ fn export_tenant(state: &TenantState, rates: &Rates) {
 }
 
 fn cpu_claim(state: &TenantState, contract: Contract<Cores>, rates: &Rates) -> Claim {
+    let measured = rates.tenants.get(&state.tenant.name);
     Claim {
         baseline: contract.baseline.get(),
         burst: contract.burst.get(),
         weight: contract.weight,
-        usage: rates
-            .tenants
-            .get(&state.tenant.name)
-            .map_or(0.0, |r| r.cpu_cores),
+        usage: measured.map_or(0.0, |r| r.cpu_cores),
         limit: state.cpu_limit,
+        stall: measured.map_or(0.0, |r| r.cpu_stall_fraction(rates.elapsed)),
     }
 }
 
