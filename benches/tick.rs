@@ -8,13 +8,13 @@ use std::sync::Arc;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use qosd::agent::{Agent, Options};
 use qosd::cgroup::{Hierarchy, cpu};
-use qosd::config::{self, HostFacts};
+use qosd::config;
 use qosd::metrics::Metrics;
 use qosd::procfs::ProcFs;
 use qosd::testing::FakeHost;
 
 fn agent_over(host: &FakeHost) -> Agent {
-    let facts = HostFacts::of_this_host(2.0);
+    let facts = FakeHost::facts();
     let loaded = config::parse(&host.config_toml(), &PathBuf::from("bench.toml"), &facts)
         .expect("the fake host's configuration is valid");
     let options = Options {
@@ -30,6 +30,7 @@ fn agent_over(host: &FakeHost) -> Agent {
         loaded.config,
         metrics,
     )
+    .with_device_resolver(FakeHost::resolver())
 }
 
 fn tick(c: &mut Criterion) {

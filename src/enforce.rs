@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tracing::{info, warn};
 
 use crate::cgroup::cpu::{self, CpuMax};
+use crate::cgroup::io::{self, DeviceNumber, IoMax};
 use crate::cgroup::{Group, Result};
 
 /// The CPU knobs qosd sets on one tenant's group.
@@ -38,7 +39,8 @@ impl std::ops::AddAssign for Writes {
 #[derive(Debug, Default)]
 pub struct Enforcer {
     dry_run: bool,
-    applied: HashMap<PathBuf, CpuLimits>,
+    applied_cpu: HashMap<PathBuf, CpuLimits>,
+    applied_io: HashMap<(PathBuf, DeviceNumber), IoMax>,
 }
 
 impl Enforcer {
@@ -46,53 +48,93 @@ impl Enforcer {
     pub fn new(dry_run: bool) -> Self {
         Enforcer {
             dry_run,
-            applied: HashMap::new(),
+            ..Enforcer::default()
         }
     }
 
     pub fn apply_cpu(&mut self, group: &Group, desired: CpuLimits) -> Result<Writes> {
-        let last = self.applied.get(group.path()).copied();
+        let last = self.applied_cpu.get(group.path()).copied();
         let mut done = Writes::default();
         done += self.reconcile(
-            group,
-            Knob::new("cpu.weight", cpu::read_weight, cpu::write_weight),
+            &group.path().join("cpu.weight"),
+            cpu::read_weight(group)?,
             desired.weight,
             last.map(|l| l.weight),
+            |weight| cpu::write_weight(group, weight),
         )?;
         done += self.reconcile(
-            group,
-            Knob::new("cpu.max", cpu::read_max, cpu::write_max),
+            &group.path().join("cpu.max"),
+            cpu::read_max(group)?,
             desired.max,
             last.map(|l| l.max),
+            |max| cpu::write_max(group, max),
         )?;
-        self.applied.insert(group.path().to_path_buf(), desired);
+        self.applied_cpu.insert(group.path().to_path_buf(), desired);
+        Ok(done)
+    }
+
+    /// One device's `io.max` line. A device absent from `io.max` is unlimited.
+    pub fn apply_io(
+        &mut self,
+        group: &Group,
+        device: DeviceNumber,
+        desired: IoMax,
+    ) -> Result<Writes> {
+        let key = (group.path().to_path_buf(), device);
+        let last = self.applied_io.get(&key).copied();
+        let current = io::read_max(group)?
+            .get(&device)
+            .copied()
+            .unwrap_or(IoMax::UNLIMITED);
+        let done = self.reconcile(
+            &group.path().join("io.max"),
+            IoMaxLine {
+                device,
+                max: current,
+            },
+            IoMaxLine {
+                device,
+                max: desired,
+            },
+            last.map(|max| IoMaxLine { device, max }),
+            |line| io::write_max(group, line.device, line.max),
+        )?;
+        self.applied_io.insert(key, desired);
         Ok(done)
     }
 
     /// Forgets what was applied to a group that vanished: if it comes back,
     /// its kernel defaults are a first write, not drift.
     pub fn forget(&mut self, group: &Group) {
-        self.applied.remove(group.path());
+        self.applied_cpu.remove(group.path());
+        self.applied_io.retain(|(path, _), _| path != group.path());
+    }
+
+    /// Forgets a device that vanished: the kernel dropped its io.max lines.
+    pub fn forget_device(&mut self, device: DeviceNumber) {
+        self.applied_io.retain(|(_, number), _| *number != device);
     }
 
     /// Drops what we know of groups that are no longer tenants.
     pub fn retain(&mut self, groups: &[&Group]) {
-        self.applied
-            .retain(|path, _| groups.iter().any(|g| g.path() == path.as_path()));
+        let kept = |path: &PathBuf| groups.iter().any(|g| g.path() == path.as_path());
+        self.applied_cpu.retain(|path, _| kept(path));
+        self.applied_io.retain(|(path, _), _| kept(path));
     }
 
+    /// Writes `desired` if the kernel holds something else; a value that
+    /// differs from what we applied last was changed behind our back.
     fn reconcile<T: Copy + PartialEq + Display>(
         &self,
-        group: &Group,
-        knob: Knob<T>,
+        path: &Path,
+        current: T,
         desired: T,
         last_applied: Option<T>,
+        write: impl FnOnce(T) -> Result<()>,
     ) -> Result<Writes> {
-        let current = (knob.read)(group)?;
         if current == desired {
             return Ok(Writes::default());
         }
-        let path = group.path().join(knob.file);
         if self.dry_run {
             if last_applied != Some(desired) {
                 info!(
@@ -109,7 +151,7 @@ impl Enforcer {
                 path.display()
             );
         }
-        (knob.write)(group, desired)?;
+        write(desired)?;
         Ok(Writes {
             writes: 1,
             drift_corrections: u64::from(drifted),
@@ -117,20 +159,25 @@ impl Enforcer {
     }
 }
 
-/// One file of a controller, with its typed reader and writer.
-struct Knob<T> {
-    file: &'static str,
-    read: fn(&Group) -> Result<T>,
-    write: fn(&Group, T) -> Result<()>,
+/// One device's line of `io.max`, as the kernel prints it (for logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IoMaxLine {
+    device: DeviceNumber,
+    max: IoMax,
 }
 
-impl<T> Knob<T> {
-    fn new(
-        file: &'static str,
-        read: fn(&Group) -> Result<T>,
-        write: fn(&Group, T) -> Result<()>,
-    ) -> Self {
-        Knob { file, read, write }
+impl Display for IoMaxLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = |v: Option<u64>| v.map_or("max".to_string(), |v| v.to_string());
+        write!(
+            f,
+            "\"{} rbps={} wbps={} riops={} wiops={}\"",
+            self.device,
+            value(self.max.rbps),
+            value(self.max.wbps),
+            value(self.max.riops),
+            value(self.max.wiops)
+        )
     }
 }
 

@@ -3,6 +3,7 @@
 //! config -> sample -> policy -> enforce -> kernel, with metrics on the side.
 
 pub mod agent;
+pub mod calibrate;
 pub mod cgroup;
 pub mod config;
 pub mod enforce;

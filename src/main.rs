@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use qosd::calibrate::CalibrateOptions;
 use qosd::config::{self, HostFacts};
 use qosd::procfs::ProcFs;
 
 #[derive(Parser)]
 #[command(
     version,
-    about = "Holds tenants' CPU contracts (baseline and burst) on a cgroup v2 host"
+    about = "Holds tenants' CPU and disk contracts (baseline and burst) on a cgroup v2 host"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +45,31 @@ enum Command {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Measure a block device's capacity and print the [[host.disks]] block to paste.
+    ///
+    /// Runs sequential (1 MiB) and random (4 KiB) reads, then writes, with direct
+    /// I/O, each for a bounded time. WRITE TESTS OVERWRITE DATA on the device: they
+    /// are refused while the device or one of its partitions is mounted or used as
+    /// swap. Give --scratch-file (a file on that device's filesystem) to measure
+    /// writes safely, or --read-only to skip them.
+    Calibrate {
+        /// The block device, e.g. /dev/vda.
+        #[arg(long)]
+        device: PathBuf,
+        /// Write tests go to this file (created, then removed) instead of the device.
+        #[arg(long)]
+        scratch_file: Option<PathBuf>,
+        /// Seconds per test (four tests).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Measure reads only.
+        #[arg(long)]
+        read_only: bool,
+        /// Confirm that write tests may overwrite data on the device itself
+        /// (needed unless --scratch-file or --read-only is given).
+        #[arg(long)]
+        overwrite_device: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +86,47 @@ fn main() -> ExitCode {
             once,
         }),
         Command::Check { config } => check(&config),
+        Command::Calibrate {
+            device,
+            scratch_file,
+            read_only,
+            overwrite_device,
+            ..
+        } if scratch_file.is_none() && !read_only && !overwrite_device => {
+            eprintln!(
+                "qosd calibrate: the write tests would overwrite data on {}; pass --overwrite-device \
+                 to confirm, --scratch-file PATH to write to a file instead, or --read-only",
+                device.display()
+            );
+            ExitCode::FAILURE
+        }
+        Command::Calibrate {
+            device,
+            scratch_file,
+            seconds,
+            read_only,
+            ..
+        } => calibrate(CalibrateOptions {
+            device,
+            scratch_file,
+            seconds_per_test: seconds,
+            read_only,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }),
+    }
+}
+
+fn calibrate(options: CalibrateOptions) -> ExitCode {
+    match qosd::calibrate::calibrate(&options) {
+        Ok(capacity) => {
+            let name = options.device.display().to_string();
+            print!("{}", qosd::calibrate::host_disks_block(&name, &capacity));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("qosd calibrate: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+
+use crate::config::{IoDimension, IoDimensions};
 use prometheus::{
     Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter,
     IntCounterVec, Opts, Registry, TextEncoder,
@@ -19,6 +21,13 @@ pub struct Metrics {
     pub cpu_limit_cores: GaugeVec,
     pub cpu_weight: GaugeVec,
     pub pressure_stall_seconds: CounterVec,
+    pub disk_read_bytes: CounterVec,
+    pub disk_written_bytes: CounterVec,
+    pub disk_read_ios: CounterVec,
+    pub disk_write_ios: CounterVec,
+    pub disk_limit: GaugeVec,
+    pub disk_baseline: GaugeVec,
+    pub disk_burst: GaugeVec,
     pub below_baseline_seconds: CounterVec,
     pub resource_contended: GaugeVec,
     pub resource_capacity: GaugeVec,
@@ -38,6 +47,7 @@ const TENANT: &str = "tenant";
 const RESOURCE: &str = "resource";
 const DEVICE: &str = "device";
 const KIND: &str = "kind";
+const DIMENSION: &str = "dimension";
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
@@ -78,6 +88,41 @@ impl Metrics {
                 "qosd_tenant_pressure_stall_seconds_total",
                 "Stall time from the tenant's PSI files (kind: some or full).",
                 &[TENANT, RESOURCE, KIND],
+            )?,
+            disk_read_bytes: reg.counters(
+                "qosd_tenant_disk_read_bytes_total",
+                "Bytes the tenant read from the device (io.stat rbytes).",
+                &[TENANT, DEVICE],
+            )?,
+            disk_written_bytes: reg.counters(
+                "qosd_tenant_disk_written_bytes_total",
+                "Bytes the tenant wrote to the device (io.stat wbytes).",
+                &[TENANT, DEVICE],
+            )?,
+            disk_read_ios: reg.counters(
+                "qosd_tenant_disk_read_ios_total",
+                "Read IOs of the tenant on the device (io.stat rios).",
+                &[TENANT, DEVICE],
+            )?,
+            disk_write_ios: reg.counters(
+                "qosd_tenant_disk_write_ios_total",
+                "Write IOs of the tenant on the device (io.stat wios).",
+                &[TENANT, DEVICE],
+            )?,
+            disk_limit: reg.gauges(
+                "qosd_tenant_disk_limit",
+                "io.max qosd holds now: bytes/s for *_bps, IOs/s for *_iops; absent or the burst when unlimited.",
+                &[TENANT, DEVICE, DIMENSION],
+            )?,
+            disk_baseline: reg.gauges(
+                "qosd_tenant_disk_baseline",
+                "Contracted disk baseline: bytes/s for *_bps, IOs/s for *_iops.",
+                &[TENANT, DEVICE, DIMENSION],
+            )?,
+            disk_burst: reg.gauges(
+                "qosd_tenant_disk_burst",
+                "Contracted disk burst: bytes/s for *_bps, IOs/s for *_iops.",
+                &[TENANT, DEVICE, DIMENSION],
             )?,
             below_baseline_seconds: reg.counters(
                 "qosd_tenant_below_baseline_seconds_total",
@@ -173,6 +218,51 @@ impl Metrics {
             cpu_below_baseline_seconds: self
                 .below_baseline_seconds
                 .with_label_values(&[tenant, "cpu"]),
+            disk_below_baseline_seconds: self
+                .below_baseline_seconds
+                .with_label_values(&[tenant, "disk"]),
+        }
+    }
+
+    /// The series of one tenant on one device (`device` as configured).
+    pub fn tenant_disk(&self, tenant: &str, device: &str) -> TenantDiskSeries {
+        let pair = [tenant, device];
+        let per_dimension = |family: &GaugeVec| {
+            let gauge = |dimension: IoDimension| {
+                family.with_label_values(&[tenant, device, dimension.key()])
+            };
+            IoDimensions {
+                read_bps: gauge(IoDimension::ReadBps),
+                write_bps: gauge(IoDimension::WriteBps),
+                read_iops: gauge(IoDimension::ReadIops),
+                write_iops: gauge(IoDimension::WriteIops),
+            }
+        };
+        TenantDiskSeries {
+            read_bytes: self.disk_read_bytes.with_label_values(&pair),
+            written_bytes: self.disk_written_bytes.with_label_values(&pair),
+            read_ios: self.disk_read_ios.with_label_values(&pair),
+            write_ios: self.disk_write_ios.with_label_values(&pair),
+            limit: per_dimension(&self.disk_limit),
+            baseline: per_dimension(&self.disk_baseline),
+            burst: per_dimension(&self.disk_burst),
+        }
+    }
+
+    /// Drops a tenant's series on one device.
+    pub fn forget_tenant_disk(&self, tenant: &str, device: &str) {
+        for family in [
+            &self.disk_read_bytes,
+            &self.disk_written_bytes,
+            &self.disk_read_ios,
+            &self.disk_write_ios,
+        ] {
+            let _ = family.remove_label_values(&[tenant, device]);
+        }
+        for family in [&self.disk_limit, &self.disk_baseline, &self.disk_burst] {
+            for dimension in IoDimension::ALL {
+                let _ = family.remove_label_values(&[tenant, device, dimension.key()]);
+            }
         }
     }
 
@@ -198,9 +288,11 @@ impl Metrics {
                 .pressure_stall_seconds
                 .remove_label_values(&[tenant, "cpu", kind]);
         }
-        let _ = self
-            .below_baseline_seconds
-            .remove_label_values(&[tenant, "cpu"]);
+        for resource in ["cpu", "disk"] {
+            let _ = self
+                .below_baseline_seconds
+                .remove_label_values(&[tenant, resource]);
+        }
     }
 }
 
@@ -216,6 +308,19 @@ pub struct TenantSeries {
     pub cpu_stall_some_seconds: Counter,
     pub cpu_stall_full_seconds: Counter,
     pub cpu_below_baseline_seconds: Counter,
+    pub disk_below_baseline_seconds: Counter,
+}
+
+/// One tenant's series on one device.
+#[derive(Clone)]
+pub struct TenantDiskSeries {
+    pub read_bytes: Counter,
+    pub written_bytes: Counter,
+    pub read_ios: Counter,
+    pub write_ios: Counter,
+    pub limit: IoDimensions<Gauge>,
+    pub baseline: IoDimensions<Gauge>,
+    pub burst: IoDimensions<Gauge>,
 }
 
 /// Creates and registers metric families, so each is named once.
@@ -331,6 +436,7 @@ mod tests {
             cpu_stall_some_seconds,
             cpu_stall_full_seconds,
             cpu_below_baseline_seconds,
+            disk_below_baseline_seconds,
         } = metrics.tenant("gone");
         for counter in [
             cpu_usage_seconds,
@@ -338,6 +444,7 @@ mod tests {
             cpu_stall_some_seconds,
             cpu_stall_full_seconds,
             cpu_below_baseline_seconds,
+            disk_below_baseline_seconds,
         ] {
             counter.inc();
         }

@@ -7,18 +7,23 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::cpu::{self, CpuStat};
+use crate::cgroup::io::{self, DeviceNumber, IoStat};
 use crate::cgroup::pressure::{self, Pressure, PressureLine, PressureResource};
 use crate::cgroup::{CgroupError, Group};
-use crate::procfs::{HostCpuStat, ProcError, ProcFs};
+use crate::config::IoDimensions;
+use crate::procfs::{DiskStats, HostCpuStat, ProcError, ProcFs};
 use tracing::debug;
 
 /// What one tenant's cgroup said at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TenantSample {
     pub cpu: CpuStat,
     /// `None` where the kernel keeps no PSI (booted with psi=0, or
     /// `cgroup.pressure` off): usage is still controlled without it.
     pub cpu_pressure: Option<Pressure>,
+    /// Per device; empty for tenants without disk contracts (not read).
+    pub io: BTreeMap<DeviceNumber, IoStat>,
+    pub io_pressure: Option<Pressure>,
 }
 
 /// Everything read in one tick.
@@ -27,8 +32,18 @@ pub struct Snapshot {
     pub taken: Instant,
     pub host_cpu: HostCpuStat,
     pub host_cpu_pressure: Option<Pressure>,
+    /// /proc/diskstats; empty when no disk is declared (not read).
+    pub disks: BTreeMap<DeviceNumber, DiskStats>,
     /// Tenants whose group could be read, by name.
     pub tenants: BTreeMap<String, TenantSample>,
+}
+
+/// A tenant to read, and whether its io files are wanted.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub name: String,
+    pub group: Group,
+    pub io: bool,
 }
 
 /// A tenant whose group could not be read this tick.
@@ -43,7 +58,8 @@ pub struct Unreadable {
 /// group never stops the others.
 pub fn take(
     proc: &ProcFs,
-    tenants: &[(String, Group)],
+    tenants: &[Wanted],
+    disks: bool,
 ) -> Result<(Snapshot, Vec<Unreadable>), ProcError> {
     let host_cpu = proc.read_cpu_stat()?;
     let host_cpu_pressure = optional_pressure(
@@ -53,33 +69,46 @@ pub fn take(
     .flatten();
     let mut unreadable = Vec::new();
     let mut samples = BTreeMap::new();
-    for (name, group) in tenants {
-        match read_tenant(group) {
+    for wanted in tenants {
+        match read_tenant(wanted) {
             Ok(sample) => {
-                samples.insert(name.clone(), sample);
+                samples.insert(wanted.name.clone(), sample);
             }
             Err(error) => unreadable.push(Unreadable {
-                tenant: name.clone(),
+                tenant: wanted.name.clone(),
                 error,
             }),
         }
     }
+    let disks = if disks {
+        proc.read_diskstats()?
+    } else {
+        BTreeMap::new()
+    };
     let snapshot = Snapshot {
         taken: Instant::now(),
         host_cpu,
         host_cpu_pressure,
+        disks,
         tenants: samples,
     };
     Ok((snapshot, unreadable))
 }
 
-fn read_tenant(group: &Group) -> Result<TenantSample, CgroupError> {
-    Ok(TenantSample {
+fn read_tenant(wanted: &Wanted) -> Result<TenantSample, CgroupError> {
+    let group = &wanted.group;
+    let read_pressure =
+        |resource| optional_pressure(pressure::read(group, resource).map_err(|e| e.to_string()));
+    let mut sample = TenantSample {
         cpu: cpu::read_stat(group)?,
-        cpu_pressure: optional_pressure(
-            pressure::read(group, PressureResource::Cpu).map_err(|e| e.to_string()),
-        ),
-    })
+        cpu_pressure: read_pressure(PressureResource::Cpu),
+        ..TenantSample::default()
+    };
+    if wanted.io {
+        sample.io = io::read_stat(group)?;
+        sample.io_pressure = read_pressure(PressureResource::Io);
+    }
+    Ok(sample)
 }
 
 /// Pressure is for reporting; a kernel without it must not stop control.
@@ -89,7 +118,7 @@ fn optional_pressure<T>(read: Result<T, String>) -> Option<T> {
 }
 
 /// Per-tenant rates over one tick.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TenantRates {
     /// CPU used, in cores.
     pub cpu_cores: f64,
@@ -100,12 +129,30 @@ pub struct TenantRates {
     /// Stall time during the tick ("some": at least one task waiting).
     pub cpu_stall_some_seconds: f64,
     pub cpu_stall_full_seconds: f64,
+    /// Per device the tenant did I/O on, in both snapshots.
+    pub io: BTreeMap<DeviceNumber, IoRates>,
+    pub io_stall_some_seconds: f64,
+    pub io_stall_full_seconds: f64,
+}
+
+/// One device's I/O over the tick: what moved, and per second.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct IoRates {
+    /// Bytes and IOs done during the tick, per dimension.
+    pub done: IoDimensions<f64>,
+    /// The same per second: bytes/s and IOs/s.
+    pub per_second: IoDimensions<f64>,
 }
 
 impl TenantRates {
     /// Share of the tick in which some task of the tenant waited for a CPU.
     pub fn cpu_stall_fraction(&self, elapsed: Duration) -> f64 {
         ratio(self.cpu_stall_some_seconds, elapsed.as_secs_f64())
+    }
+
+    /// Share of the tick in which some task of the tenant waited for I/O.
+    pub fn io_stall_fraction(&self, elapsed: Duration) -> f64 {
+        ratio(self.io_stall_some_seconds, elapsed.as_secs_f64())
     }
 }
 
@@ -118,6 +165,8 @@ pub struct Rates {
     /// Host-wide CPU stall time during the tick (/proc/pressure/cpu).
     pub host_cpu_stall_some_seconds: f64,
     pub host_cpu_stall_full_seconds: f64,
+    /// Per device in both snapshots, from /proc/diskstats: bytes/s and IOs/s.
+    pub devices: BTreeMap<DeviceNumber, IoDimensions<f64>>,
     /// Only tenants present in both snapshots.
     pub tenants: BTreeMap<String, TenantRates>,
 }
@@ -146,8 +195,59 @@ pub fn rates(earlier: &Snapshot, later: &Snapshot) -> Rates {
             earlier.host_cpu_pressure.and_then(|p| p.full),
             later.host_cpu_pressure.and_then(|p| p.full),
         ),
+        devices: device_rates(&earlier.disks, &later.disks, seconds),
         tenants,
     }
+}
+
+/// The kernel counts diskstats sectors in 512-byte units, whatever the device.
+const SECTOR_BYTES: f64 = 512.0;
+
+fn device_rates(
+    before: &BTreeMap<DeviceNumber, DiskStats>,
+    now: &BTreeMap<DeviceNumber, DiskStats>,
+    seconds: f64,
+) -> BTreeMap<DeviceNumber, IoDimensions<f64>> {
+    let per_second = |before: u64, now: u64| ratio(now.saturating_sub(before) as f64, seconds);
+    now.iter()
+        .filter_map(|(device, now)| {
+            let before = before.get(device)?;
+            let rates = IoDimensions {
+                read_bps: per_second(before.sectors_read, now.sectors_read) * SECTOR_BYTES,
+                write_bps: per_second(before.sectors_written, now.sectors_written) * SECTOR_BYTES,
+                read_iops: per_second(before.reads, now.reads),
+                write_iops: per_second(before.writes, now.writes),
+            };
+            Some((*device, rates))
+        })
+        .collect()
+}
+
+fn io_rates(
+    before: &BTreeMap<DeviceNumber, IoStat>,
+    now: &BTreeMap<DeviceNumber, IoStat>,
+    seconds: f64,
+) -> BTreeMap<DeviceNumber, IoRates> {
+    now.iter()
+        .map(|(device, now)| {
+            // A device first seen this tick started from zero.
+            let before = before.get(device).copied().unwrap_or_default();
+            let delta = |before: u64, now: u64| now.saturating_sub(before) as f64;
+            let done = IoDimensions {
+                read_bps: delta(before.rbytes, now.rbytes),
+                write_bps: delta(before.wbytes, now.wbytes),
+                read_iops: delta(before.rios, now.rios),
+                write_iops: delta(before.wios, now.wios),
+            };
+            let per_second = IoDimensions {
+                read_bps: ratio(done.read_bps, seconds),
+                write_bps: ratio(done.write_bps, seconds),
+                read_iops: ratio(done.read_iops, seconds),
+                write_iops: ratio(done.write_iops, seconds),
+            };
+            (*device, IoRates { done, per_second })
+        })
+        .collect()
 }
 
 fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> TenantRates {
@@ -163,6 +263,15 @@ fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> Tena
         cpu_stall_full_seconds: stall_delta(
             before.cpu_pressure.and_then(|p| p.full),
             now.cpu_pressure.and_then(|p| p.full),
+        ),
+        io: io_rates(&before.io, &now.io, seconds),
+        io_stall_some_seconds: stall_delta(
+            before.io_pressure.map(|p| p.some),
+            now.io_pressure.map(|p| p.some),
+        ),
+        io_stall_full_seconds: stall_delta(
+            before.io_pressure.and_then(|p| p.full),
+            now.io_pressure.and_then(|p| p.full),
         ),
     }
 }
@@ -208,6 +317,7 @@ mod tests {
                 online_cpus: 2,
             },
             host_cpu_pressure: None,
+            disks: BTreeMap::new(),
             tenants: tenants
                 .iter()
                 .map(|&(name, usage_usec, stall_usec)| {
@@ -233,11 +343,47 @@ mod tests {
             &[("web", 1_750_000, 250_000), ("new", 9, 0)],
         );
         let rates = rates(&earlier, &later);
-        let web = rates.tenants["web"];
+        let web = &rates.tenants["web"];
         assert!((web.cpu_cores - 1.5).abs() < 1e-9);
         assert!((web.cpu_stall_fraction(rates.elapsed) - 0.5).abs() < 1e-9);
         assert!((rates.host_cpu_busy_cores - 1.5).abs() < 1e-9);
         assert_eq!(rates.tenants.len(), 1, "only tenants seen twice have rates");
+    }
+
+    #[test]
+    fn io_rates_per_device_and_dimension() {
+        let start = Instant::now();
+        let mut earlier = snapshot(start, 0, 0, &[("db", 0, 0)]);
+        let mut later = snapshot(start + Duration::from_millis(500), 0, 0, &[("db", 0, 0)]);
+        let vda = DeviceNumber {
+            major: 254,
+            minor: 0,
+        };
+        let stat = |rbytes, rios| IoStat {
+            rbytes,
+            wbytes: 0,
+            rios,
+            wios: 0,
+        };
+        let db_before = earlier.tenants.get_mut("db").unwrap();
+        db_before.io.insert(vda, stat(1_000_000, 10));
+        let db_after = later.tenants.get_mut("db").unwrap();
+        db_after.io.insert(vda, stat(11_000_000, 170));
+        let disk = |sectors_read, reads| DiskStats {
+            reads,
+            sectors_read,
+            ..DiskStats::default()
+        };
+        earlier.disks.insert(vda, disk(0, 0));
+        later.disks.insert(vda, disk(40_000, 300));
+        let rates = rates(&earlier, &later);
+        let io = rates.tenants["db"].io[&vda];
+        assert_eq!(io.done.read_bps, 10_000_000.0);
+        assert!((io.per_second.read_bps - 20_000_000.0).abs() < 1.0);
+        assert!((io.per_second.read_iops - 320.0).abs() < 1e-6);
+        let device = rates.devices[&vda];
+        assert!((device.read_bps - 40_000.0 * 512.0 * 2.0).abs() < 1.0);
+        assert!((device.read_iops - 600.0).abs() < 1e-6);
     }
 
     #[test]

@@ -8,11 +8,17 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::cgroup::io::DeviceNumber;
+use crate::config::HostFacts;
+
 /// Files of the root of a cgroup2 mount with cpu, io and memory available.
 pub const ROOT_FILES: &[(&str, &str)] = &[
     ("cgroup.controllers", "cpu io memory\n"),
     ("cgroup.subtree_control", ""),
     ("cgroup.procs", ""),
+    ("io.stat", ""),
+    // iocost built in but enabled for no device (lines appear on first write).
+    ("io.cost.qos", ""),
 ];
 
 /// Files of a new group whose parent enabled cpu, io and memory, as a
@@ -29,7 +35,9 @@ pub const GROUP_FILES: &[(&str, &str)] = &[
     ("cpu.max", "max 100000\n"),
     ("cpu.max.burst", "0\n"),
     ("cpu.pressure", PSI_ZERO),
+    ("io.stat", ""),
     ("io.max", ""),
+    ("io.weight", "default 100\n"),
     ("io.pressure", PSI_ZERO),
     ("memory.min", "0\n"),
     ("memory.high", "max\n"),
@@ -92,19 +100,45 @@ impl FakeHost {
 
     /// A configuration adopting every tenant, alternating a victim-like and a
     /// burster-like contract so the policy has something to decide.
+    /// Every tenant also holds read and write contracts on one of the two
+    /// disks, alternately. (One disk each: a fake `io.max` is a plain file, so
+    /// a second device's line would replace the first instead of joining it
+    /// as in the kernel.)
     pub fn config_toml(&self) -> String {
         let mut text = format!(
             "[agent]\ninterval = \"1s\"\ncgroup_root = \"{}\"\n\n[host]\nreserved_cpu = 0\n",
             self.cgroup_root().display()
         );
-        for tenant in 0..self.tenants {
-            let baseline = if tenant % 2 == 0 { "0.02" } else { "0.01" };
+        for (device, _) in DEVICES {
             let _ = write!(
                 text,
-                "\n[tenants.t{tenant}]\ncgroup = \"t{tenant}\"\ncpu = {{ baseline = {baseline}, burst = 2.0 }}\n"
+                "\n[[host.disks]]\ndevice = \"{device}\"\nread_bps = \"50MiB/s\"\nwrite_bps = \"50MiB/s\"\n"
+            );
+        }
+        for tenant in 0..self.tenants {
+            let baseline = if tenant % 2 == 0 { "0.02" } else { "0.01" };
+            let device = DEVICES[tenant % DEVICES.len()].0;
+            let _ = write!(
+                text,
+                "\n[tenants.t{tenant}]\ncgroup = \"t{tenant}\"\ncpu = {{ baseline = {baseline}, burst = 2.0 }}\n\
+                 disk = [{{ device = \"{device}\", read_bps = {{ baseline = \"10KiB/s\", burst = \"50MiB/s\" }}, \
+                 write_bps = {{ baseline = \"10KiB/s\", burst = \"50MiB/s\" }} }}]\n"
             );
         }
         text
+    }
+
+    /// Host facts for `config_toml`: two CPUs and the two fake disks.
+    pub fn facts() -> HostFacts {
+        HostFacts {
+            online_cpus: ONLINE_CPUS as f64,
+            resolve_device: resolve_fake_device,
+        }
+    }
+
+    /// Resolves the fake disks' names, for `Agent::with_device_resolver`.
+    pub fn resolver() -> fn(&str) -> Result<DeviceNumber, String> {
+        resolve_fake_device
     }
 
     /// Moves every counter on by one second of a saturated host: odd
@@ -131,8 +165,51 @@ impl FakeHost {
         }
         let busy = self.ticks * ONLINE_CPUS * 100;
         fs::write(self.proc_root().join("stat"), proc_stat(busy))?;
-        fs::write(self.proc_root().join("pressure/cpu"), pressure(busy * 1000))
+        fs::write(self.proc_root().join("pressure/cpu"), pressure(busy * 1000))?;
+        self.write_io_counters()
     }
+
+    /// Each tenant moves 1 MiB per tick on each disk; the disks add it up.
+    fn write_io_counters(&self) -> io::Result<()> {
+        let bytes = self.ticks * 1_048_576;
+        let ios = self.ticks * 16;
+        for tenant in 0..self.tenants {
+            let dir = self.tenant_dir(tenant);
+            let mut stat = String::new();
+            for (device, _) in DEVICES {
+                let _ = writeln!(
+                    stat,
+                    "{device} rbytes={bytes} wbytes={bytes} rios={ios} wios={ios} dbytes=0 dios=0"
+                );
+            }
+            fs::write(dir.join("io.stat"), stat)?;
+            fs::write(dir.join("io.pressure"), pressure(ios))?;
+        }
+        let tenants = self.tenants as u64;
+        let mut diskstats = String::new();
+        for (device, name) in DEVICES {
+            let (major, minor) = device.split_once(':').unwrap_or(("0", "0"));
+            let (sectors, count) = (tenants * bytes / 512, tenants * ios);
+            let _ = writeln!(
+                diskstats,
+                "{major:>4} {minor:>7} {name} {count} 0 {sectors} 0 {count} 0 {sectors} 0 0 {} 0 0 0 0 0 0 0",
+                self.ticks * 1000
+            );
+        }
+        fs::write(self.proc_root().join("diskstats"), diskstats)?;
+        fs::write(self.proc_root().join("pressure/io"), pressure(ios))
+    }
+}
+
+/// The fake disks: number and name.
+const DEVICES: [(&str, &str); 2] = [("254:0", "vda"), ("254:16", "vdb")];
+
+fn resolve_fake_device(spec: &str) -> Result<DeviceNumber, String> {
+    DEVICES
+        .iter()
+        .find(|(number, name)| spec == *number || spec.strip_prefix("/dev/") == Some(*name))
+        .and_then(|(number, _)| number.parse().ok())
+        .ok_or_else(|| format!("no such device {spec} on the fake host"))
 }
 
 fn cpu_stat(usage_usec: u64) -> String {

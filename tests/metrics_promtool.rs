@@ -10,14 +10,14 @@ use std::sync::Arc;
 
 use qosd::agent::{Agent, Options};
 use qosd::cgroup::Hierarchy;
-use qosd::config::{self, HostFacts};
+use qosd::config;
 use qosd::metrics::{self, Metrics};
 use qosd::procfs::ProcFs;
 use qosd::testing::FakeHost;
 
 fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
     let mut host = FakeHost::create(dir, 4).unwrap();
-    let facts = HostFacts::of_this_host(2.0);
+    let facts = FakeHost::facts();
     let loaded = config::parse(&host.config_toml(), &PathBuf::from("t.toml"), &facts).unwrap();
     let metrics = Arc::new(Metrics::new().unwrap());
     let options = Options {
@@ -31,7 +31,8 @@ fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
         Hierarchy::at(host.cgroup_root()),
         loaded.config,
         metrics.clone(),
-    );
+    )
+    .with_device_resolver(FakeHost::resolver());
     for _ in 0..3 {
         agent.tick();
         host.advance().unwrap();

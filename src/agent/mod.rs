@@ -2,7 +2,7 @@
 //! reload (validate, then swap: a bad file keeps the old contracts), SIGTERM
 //! shutdown that leaves limits in place, and systemd readiness and watchdog.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,19 +13,20 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US, QUOTA_MIN_US};
+use crate::cgroup::io::DeviceNumber;
 use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
+use crate::config::IoDimension;
 use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
 use crate::enforce::{CpuLimits, Enforcer, Writes};
-use crate::metrics::{Metrics, TenantSeries};
+use crate::metrics::{Metrics, TenantDiskSeries, TenantSeries};
 use crate::policy::{self, Allocation, Claim, Resource};
 use crate::procfs::ProcFs;
-use crate::sample::{self, Rates, Snapshot};
+use crate::sample::{self, Rates, Snapshot, TenantRates, Wanted};
 
 /// The controllers every tenant group gets.
 const CONTROLLERS: &[Controller] = &[Controller::Cpu];
 
-/// Limits closer than this (in cores) are the same for logging purposes.
-const LOG_EPSILON_CORES: f64 = 0.005;
+mod disk;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -38,7 +39,8 @@ pub struct Options {
 pub async fn run(options: Options) -> anyhow::Result<()> {
     raise_open_files_limit();
     let proc = ProcFs::default();
-    let loaded = config::load(&options.config_path, &host_facts(&proc)?)?;
+    let facts = HostFacts::of_this_host(online_cpus(&proc)?);
+    let loaded = config::load(&options.config_path, &facts)?;
     for warning in &loaded.warnings {
         warn!("{}: {warning}", options.config_path.display());
     }
@@ -92,11 +94,11 @@ pub fn raise_open_files_limit() {
     }
 }
 
-fn host_facts(proc: &ProcFs) -> anyhow::Result<HostFacts> {
+fn online_cpus(proc: &ProcFs) -> anyhow::Result<f64> {
     let stat = proc
         .read_cpu_stat()
         .context("cannot count the online CPUs")?;
-    Ok(HostFacts::of_this_host(f64::from(stat.online_cpus)))
+    Ok(f64::from(stat.online_cpus))
 }
 
 /// What qosd tracks for one tenant between ticks.
@@ -107,7 +109,10 @@ struct TenantState {
     ready: bool,
     /// The CPU limit (cores) in force, as qosd last set it.
     cpu_limit: Option<f64>,
+    /// Disk limits in force, per device and dimension (bytes/s, IOs/s).
+    disk_limits: HashMap<(DeviceNumber, IoDimension), f64>,
     series: TenantSeries,
+    disk_series: Vec<(DeviceNumber, TenantDiskSeries)>,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -126,6 +131,12 @@ pub struct Agent {
     /// From the latest snapshot.
     online_cpus: f64,
     cpu_contended: bool,
+    disk_contended: HashMap<(DeviceNumber, IoDimension), bool>,
+    /// Declared devices absent from /proc/diskstats (said once).
+    missing_devices: HashSet<DeviceNumber>,
+    /// How device names are resolved (on reload, and when a device's node
+    /// is made again); a fake one in tests.
+    resolve_device: fn(&str) -> Result<DeviceNumber, String>,
 }
 
 impl Agent {
@@ -149,6 +160,9 @@ impl Agent {
             rates: None,
             online_cpus: 0.0,
             cpu_contended: false,
+            disk_contended: HashMap::new(),
+            missing_devices: HashSet::new(),
+            resolve_device: config::resolve_block_device,
         };
         agent.swap_config(config);
         agent
@@ -190,7 +204,12 @@ impl Agent {
     fn reload(&mut self) {
         let path = self.options.config_path.clone();
         info!("reloading {}", path.display());
-        let loaded = host_facts(&self.proc).and_then(|facts| Ok(config::load(&path, &facts)?));
+        let facts = |online_cpus| HostFacts {
+            online_cpus,
+            resolve_device: self.resolve_device,
+        };
+        let loaded =
+            online_cpus(&self.proc).and_then(|cpus| Ok(config::load(&path, &facts(cpus))?));
         match loaded {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
@@ -235,23 +254,32 @@ impl Agent {
             .map(|tenant| {
                 let group = self.hierarchy.group(&tenant.cgroup);
                 match old.remove(&tenant.name) {
-                    Some(kept) if kept.group == group => TenantState {
-                        tenant: tenant.clone(),
-                        ..kept
-                    },
+                    Some(kept) if kept.group == group => {
+                        self.forget_dropped_disks(&kept.tenant, tenant);
+                        TenantState {
+                            tenant: tenant.clone(),
+                            disk_series: self.disk_series(tenant),
+                            ..kept
+                        }
+                    }
                     _ => TenantState {
                         tenant: tenant.clone(),
                         group,
                         ready: false,
                         cpu_limit: None,
+                        disk_limits: HashMap::new(),
                         series: self.metrics.tenant(&tenant.name),
+                        disk_series: self.disk_series(tenant),
                     },
                 }
             })
             .collect();
-        for gone in old.keys() {
+        for (gone, state) in &old {
             info!("tenant {gone} left the configuration; its cgroup limits stay as they are");
             self.metrics.forget_tenant(gone);
+            for contract in &state.tenant.disk {
+                self.metrics.forget_tenant_disk(gone, &contract.device.name);
+            }
         }
         let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
         self.enforcer.retain(&groups);
@@ -260,6 +288,15 @@ impl Agent {
 
     /// One pass of the control loop. Never fails: every problem is logged
     /// and counted, and the next tick tries again.
+    /// Resolves device names with `resolve` instead of the host's devices.
+    pub fn with_device_resolver(
+        mut self,
+        resolve: fn(&str) -> Result<DeviceNumber, String>,
+    ) -> Self {
+        self.resolve_device = resolve;
+        self
+    }
+
     pub fn tick(&mut self) {
         let started = Instant::now();
         self.prepare_groups();
@@ -283,13 +320,18 @@ impl Agent {
     /// Reads the host and the ready tenants; `None` when the host itself
     /// cannot be read (the tick is skipped).
     fn sample(&mut self) -> Option<Snapshot> {
-        let readable: Vec<(String, Group)> = self
+        let readable: Vec<Wanted> = self
             .tenants
             .iter()
             .filter(|t| t.ready)
-            .map(|t| (t.tenant.name.clone(), t.group.clone()))
+            .map(|t| Wanted {
+                name: t.tenant.name.clone(),
+                group: t.group.clone(),
+                io: !t.tenant.disk.is_empty(),
+            })
             .collect();
-        match sample::take(&self.proc, &readable) {
+        let disks = !self.config.host.disks.is_empty();
+        match sample::take(&self.proc, &readable, disks) {
             Ok((snapshot, unreadable)) => {
                 for failure in unreadable {
                     self.group_failed(&failure.tenant, &failure.error);
@@ -307,8 +349,36 @@ impl Agent {
     fn control(&mut self) {
         if let Some(rates) = self.rates.take() {
             self.control_cpu(&rates);
+            self.control_disks(&rates);
             self.rates = Some(rates);
         }
+    }
+
+    /// Drops the series of devices a kept tenant no longer has contracts on.
+    fn forget_dropped_disks(&self, before: &Tenant, after: &Tenant) {
+        for contract in &before.disk {
+            if !after
+                .disk
+                .iter()
+                .any(|c| c.device.name == contract.device.name)
+            {
+                self.metrics
+                    .forget_tenant_disk(&before.name, &contract.device.name);
+            }
+        }
+    }
+
+    fn disk_series(&self, tenant: &Tenant) -> Vec<(DeviceNumber, TenantDiskSeries)> {
+        tenant
+            .disk
+            .iter()
+            .map(|c| {
+                (
+                    c.device.number,
+                    self.metrics.tenant_disk(&tenant.name, &c.device.name),
+                )
+            })
+            .collect()
     }
 
     fn prepare_groups(&mut self) {
@@ -369,6 +439,7 @@ impl Agent {
             );
             state.ready = false;
             state.cpu_limit = None;
+            state.disk_limits.clear();
             // A group created again under the same name is a new group: its
             // files must be opened afresh and its defaults are not drift.
             state.group.close_files();
@@ -445,22 +516,12 @@ impl Agent {
         capacity: f64,
     ) -> String {
         let load = format!("{:.2}/{capacity:.2} cores", allocation.demand);
-        if !allocation.contended {
-            return format!("cpu not contended ({load})");
-        }
         let below: Vec<&str> = allocation
             .below_baseline
             .iter()
             .map(|&slot| self.tenants[controlled[slot].0].tenant.name.as_str())
             .collect();
-        match below.as_slice() {
-            [] => format!("cpu contended ({load})"),
-            [one] => format!("cpu contended ({load}), tenant {one} below baseline"),
-            many => format!(
-                "cpu contended ({load}), tenants {} below baseline",
-                many.join(", ")
-            ),
-        }
+        explain("cpu", allocation.contended, &load, &below)
     }
 
     fn apply_cpu_limit(
@@ -477,7 +538,16 @@ impl Agent {
         };
         match self.enforcer.apply_cpu(&state.group, desired) {
             Ok(done) => {
-                log_limit_change(&state.tenant.name, state.cpu_limit, limit, contract, why);
+                let what = format!("{} cpu.max", state.tenant.name);
+                let cores = |v: f64| format!("{v:.2} cores");
+                log_limit_change(
+                    &what,
+                    state.cpu_limit,
+                    limit,
+                    in_cores(contract),
+                    why,
+                    cores,
+                );
                 self.tenants[index].cpu_limit = Some(limit);
                 done
             }
@@ -525,6 +595,7 @@ fn export_tenant(state: &TenantState, rates: &Rates) {
     let Some(tenant) = rates.tenants.get(&state.tenant.name) else {
         return;
     };
+    export_disks(state, tenant, rates.elapsed);
     series.cpu_usage_seconds.inc_by(tenant.cpu_seconds);
     series
         .cpu_throttled_seconds
@@ -546,6 +617,38 @@ fn export_tenant(state: &TenantState, rates: &Rates) {
         series
             .cpu_below_baseline_seconds
             .inc_by(rates.elapsed.as_secs_f64());
+    }
+}
+
+fn export_disks(state: &TenantState, tenant: &TenantRates, elapsed: Duration) {
+    let mut broken = false;
+    for (contract, (device, series)) in state.tenant.disk.iter().zip(&state.disk_series) {
+        let io = tenant.io.get(device).copied().unwrap_or_default();
+        series.read_bytes.inc_by(io.done.read_bps);
+        series.written_bytes.inc_by(io.done.write_bps);
+        series.read_ios.inc_by(io.done.read_iops);
+        series.write_ios.inc_by(io.done.write_iops);
+        for dimension in IoDimension::ALL {
+            let Some(terms) = contract.limits.get(dimension) else {
+                continue;
+            };
+            series.baseline.get(dimension).set(terms.baseline);
+            series.burst.get(dimension).set(terms.burst);
+            let limit = state.disk_limits.get(&(*device, dimension)).copied();
+            series
+                .limit
+                .get(dimension)
+                .set(limit.unwrap_or(terms.burst));
+            let usage = *io.per_second.get(dimension);
+            broken |=
+                policy::contract_broken(usage, terms.baseline, tenant.io_stall_fraction(elapsed));
+        }
+    }
+    if broken {
+        state
+            .series
+            .disk_below_baseline_seconds
+            .inc_by(elapsed.as_secs_f64());
     }
 }
 
@@ -573,25 +676,66 @@ fn cpu_max(limit_cores: f64, online_cpus: f64) -> CpuMax {
     }
 }
 
+/// Why limits are what they are, for the clamp and release log lines:
+/// "cpu contended (1.96/2.00 cores), tenant web below baseline".
+fn explain(resource: &str, contended: bool, load: &str, below: &[&str]) -> String {
+    if !contended {
+        return format!("{resource} not contended ({load})");
+    }
+    match below {
+        [] => format!("{resource} contended ({load})"),
+        [one] => format!("{resource} contended ({load}), tenant {one} below baseline"),
+        many => format!(
+            "{resource} contended ({load}), tenants {} below baseline",
+            many.join(", ")
+        ),
+    }
+}
+
+/// Changes smaller than this share of the burst are not worth a log line.
+const LOG_CHANGE_FRACTION: f64 = 0.005;
+
+/// Logs a limit set for the first time, clamped or released. `what` names
+/// the tenant and the knob ("batch cpu.max"); `show` formats a value.
 fn log_limit_change(
-    tenant: &str,
+    what: &str,
     before: Option<f64>,
     after: f64,
-    contract: Contract<Cores>,
+    contract: Contract<f64>,
     why: &str,
+    show: impl Fn(f64) -> String,
 ) {
-    let (baseline, burst) = (contract.baseline.get(), contract.burst.get());
+    let epsilon = LOG_CHANGE_FRACTION * contract.burst;
     match before {
         None => info!(
-            "set tenant {tenant} cpu.max to {after:.2} cores (baseline {baseline}, burst {burst}): {why}"
+            "set tenant {what} to {} (baseline {}, burst {}): {why}",
+            show(after),
+            show(contract.baseline),
+            show(contract.burst)
         ),
-        Some(before) if after < before - LOG_EPSILON_CORES => {
-            info!("clamped tenant {tenant} cpu.max to {after:.2} cores (was {before:.2}): {why}")
+        Some(before) if after < before - epsilon => {
+            info!(
+                "clamped tenant {what} to {} (was {}): {why}",
+                show(after),
+                show(before)
+            )
         }
-        Some(before) if after > before + LOG_EPSILON_CORES => {
-            info!("released tenant {tenant} cpu.max to {after:.2} cores (was {before:.2}): {why}")
+        Some(before) if after > before + epsilon => {
+            info!(
+                "released tenant {what} to {} (was {}): {why}",
+                show(after),
+                show(before)
+            )
         }
         Some(_) => {}
+    }
+}
+
+fn in_cores(contract: Contract<Cores>) -> Contract<f64> {
+    Contract {
+        baseline: contract.baseline.get(),
+        burst: contract.burst.get(),
+        weight: contract.weight,
     }
 }
 
@@ -643,7 +787,7 @@ mod tests {
         let host = FakeHost::create(&dir.join("host"), tenants).unwrap();
         let config_path = dir.join("qosd.toml");
         std::fs::write(&config_path, host.config_toml()).unwrap();
-        let facts = HostFacts::of_this_host(2.0);
+        let facts = FakeHost::facts();
         let config = config::load(&config_path, &facts).unwrap().config;
         let options = Options {
             config_path,
@@ -657,7 +801,8 @@ mod tests {
             Hierarchy::at(host.cgroup_root()),
             config,
             metrics,
-        );
+        )
+        .with_device_resolver(FakeHost::resolver());
         (host, agent)
     }
 

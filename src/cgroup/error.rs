@@ -95,6 +95,18 @@ impl CgroupError {
             _ => false,
         }
     }
+
+    /// An io.max write named a block device the kernel does not have as a
+    /// whole disk (ENODEV while the group exists): the device was removed, or
+    /// it is a partition. The group itself is fine.
+    pub fn is_no_device(&self) -> bool {
+        match self {
+            CgroupError::Write { source, .. } => source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<super::io::NoSuchDevice>()),
+            _ => false,
+        }
+    }
 }
 
 fn is_gone(error: &io::Error) -> bool {

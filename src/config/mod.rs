@@ -4,13 +4,15 @@
 //!
 //! 1. `toml` parses the text into a span-preserving tree (syntax errors stop here).
 //! 2. [`schema`] decodes each section and each tenant with serde into *raw*
-//!    types that keep the text's spans. Sections are decoded one by one so a
-//!    mistake in one tenant does not hide the mistakes in the others.
+//!    types that keep the text's spans. Sections, tenants and list entries
+//!    (`[[host.disks]]`, a tenant's `disk = [...]`) are decoded one by one so
+//!    a mistake in one does not hide the mistakes in the others.
 //! 3. [`validate`] turns the raw types into [`Config`]: units, ranges, paths,
 //!    cross-checks (baseline ≤ burst, overcommitment), collecting every error.
 //! 4. [`diagnostics`] renders the errors like a compiler:
 //!    `path:line:col: error: `dotted.key`: message`, one per line.
 
+mod devices;
 mod diagnostics;
 mod schema;
 mod summary;
@@ -23,8 +25,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use devices::{parse_device_number, resolve_block_device};
 use diagnostics::Diagnostics;
-pub use units::CoresError;
+pub use units::{CoresError, RateError, format_bytes_per_second};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
@@ -37,6 +40,24 @@ pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 pub struct Cores(pub f64);
 
 impl Cores {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A byte rate in bytes per second, parsed from a number of bytes per second
+/// or a string like "50MiB/s".
+///
+/// `"50MiB/s".parse::<BytesPerSecond>()` accepts the same strings as the
+/// configuration file: a number, an optional prefix (`K`, `M`, `G`, `T` are
+/// powers of 1000, `Ki`, `Mi`, `Gi`, `Ti` powers of 1024), an optional `B`,
+/// and `/s` (`"500M/s"`, `"1.5GiB/s"`, `"1000B/s"`). `Display` prints the
+/// largest unit that shows the value exactly (`20 MiB/s`, `500 MB/s`), like
+/// [`format_bytes_per_second`].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct BytesPerSecond(pub f64);
+
+impl BytesPerSecond {
     pub fn get(self) -> f64 {
         self.0
     }
@@ -145,7 +166,11 @@ pub struct DiskCapacity {
 
 /// One entry of a tenant's `disk = [...]`: contracts per dimension, in
 /// bytes/s (bps) and IOs/s (iops). `weight` (if given) applies to every
-/// dimension; otherwise each dimension's weight is its baseline.
+/// dimension. Otherwise each dimension's weight is its baseline as a
+/// percentage of the device's capacity in that dimension, clamped to
+/// 0.01..=100 (so weights compare within a dimension whatever its unit): a
+/// baseline of 20 MiB/s on a 50 MiB/s device weighs 40. A zero baseline gets
+/// [`ZERO_BASELINE_WEIGHT`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiskContract {
     pub device: DeviceRef,
@@ -200,13 +225,6 @@ impl HostFacts {
             resolve_device: resolve_block_device,
         }
     }
-}
-
-/// A path's `st_rdev` (it must be a block device), or `MAJ:MIN` that
-/// `/sys/dev/block/MAJ:MIN` knows.
-pub fn resolve_block_device(spec: &str) -> Result<DeviceNumber, String> {
-    let _ = spec;
-    todo!("config helper implements")
 }
 
 /// A configuration that passed validation, with its warnings (overcommitment, ...).

@@ -3,19 +3,20 @@
 //! point at them.
 //!
 //! Keys that DESIGN.md describes but this version does not implement yet
-//! (`memory`, `disk`, `net`, `match`, `host.disks`, `host.links`) are part of
-//! the schema as untyped values: that way validation can say "not supported
-//! yet" instead of "unknown key", and implementing one later means giving its
-//! field a real type here.
+//! (`memory`, `net`, `match`, `host.links`) are part of the schema as untyped
+//! values: that way validation can say "not supported yet" instead of
+//! "unknown key", and implementing one later means giving its field a real
+//! type here (as `disk` and `host.disks` have).
 
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, Visitor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::diagnostics::{Diagnostics, join_key, unknown_key_message};
+use super::IoDimension;
+use super::diagnostics::{Diagnostics, Span, join_key, unknown_key_message};
 
 /// The whole file. Sections that failed to decode are left out and
 /// `complete` is false, so cross-checks (totals, overlaps) are skipped rather
@@ -24,6 +25,13 @@ use super::diagnostics::{Diagnostics, join_key, unknown_key_message};
 pub(super) struct RawConfig {
     pub agent: RawAgent,
     pub host: RawHost,
+    /// `[[host.disks]]`, decoded entry by entry (so one bad entry, or a typo
+    /// elsewhere in `[host]`, hides nothing), without the entries that failed.
+    pub disks: Vec<Listed<RawDiskCapacity>>,
+    /// False when some `[[host.disks]]` entry failed to decode: then the
+    /// declared devices are unknown, and checking the tenants' disks against
+    /// them would only add noise.
+    pub disks_decoded: bool,
     pub tenants: Vec<RawTenantEntry>,
     pub complete: bool,
 }
@@ -43,32 +51,39 @@ pub(super) struct RawHost {
     pub reserved_cpu: Option<Spanned<Quantity>>,
     pub contention_threshold: Option<Spanned<Fraction>>,
     pub allow_overcommit: Option<Spanned<bool>>,
-    /// Not implemented yet: `[[host.disks]]` device capacities.
-    pub disks: Option<Spanned<toml::Value>>,
+    /// `[[host.disks]]`, decoded on its own into [`RawConfig::disks`]; named
+    /// here so that serde accepts it and suggests it for a typo.
+    #[expect(dead_code, reason = "only the key's name is used")]
+    pub disks: Option<IgnoredAny>,
     /// Not implemented yet: `[[host.links]]` interface capacities.
     pub links: Option<Spanned<toml::Value>>,
 }
 
 /// One `[tenants.NAME]` table with its name. `body` is `None` when the table
 /// did not decode (that error is already recorded); the name is still checked.
+/// `disk` is decoded entry by entry, apart from the body.
 #[derive(Debug)]
 pub(super) struct RawTenantEntry {
     pub name: Spanned<String>,
     pub body: Option<RawTenant>,
+    /// The entries of `disk = [...]` that decoded.
+    pub disk: Vec<Listed<RawDiskContract>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tenant table such as `[tenants.web]` with `cgroup` and `cpu` keys"
+    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu` and `disk` keys"
 )]
 pub(super) struct RawTenant {
     pub cgroup: Option<Spanned<PathText>>,
     pub cpu: Option<Spanned<RawContract>>,
     /// Not implemented yet: `memory = { baseline = "1GiB", burst = "2GiB" }`.
     pub memory: Option<Spanned<toml::Value>>,
-    /// Not implemented yet: per-device `disk = [{ device = ..., read_bps = {...} }]`.
-    pub disk: Option<Spanned<toml::Value>>,
+    /// Per-device `disk = [{ device = ..., read_bps = {...} }]`, decoded on
+    /// its own into [`RawTenantEntry::disk`].
+    #[expect(dead_code, reason = "only the key's name is used")]
+    pub disk: Option<IgnoredAny>,
     /// Not implemented yet: per-interface `net = [{ interface = ..., egress = {...} }]`.
     pub net: Option<Spanned<toml::Value>>,
     /// Not implemented yet: classify processes by user or command.
@@ -78,7 +93,7 @@ pub(super) struct RawTenant {
 
 /// `{ baseline, burst, weight }` of any resource. The quantities stay untyped
 /// (number or string) so the unit is parsed, and its errors collected, during
-/// validation; memory and disk contracts will reuse this shape.
+/// validation; memory contracts will reuse this shape.
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
@@ -90,6 +105,99 @@ pub(super) struct RawContract {
     pub weight: Option<Spanned<Weight>>,
 }
 
+/// One `[[host.disks]]` entry: a device and its capacity per dimension.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a `[[host.disks]]` table with a `device` and its capacities, such as `{ device = "/dev/vda", read_bps = "50MiB/s" }`"#
+)]
+pub(super) struct RawDiskCapacity {
+    pub device: Spanned<DeviceText>,
+    pub read_bps: Option<Spanned<ByteRate>>,
+    pub write_bps: Option<Spanned<ByteRate>>,
+    pub read_iops: Option<Spanned<IoRate>>,
+    pub write_iops: Option<Spanned<IoRate>>,
+}
+
+impl RawDiskCapacity {
+    /// The capacity of `dimension` as written, and its span.
+    pub fn capacity(&self, dimension: IoDimension) -> Option<(&Quantity, Span)> {
+        fn view<Q: AsRef<Quantity>>(field: &Option<Spanned<Q>>) -> Option<(&Quantity, Span)> {
+            field
+                .as_ref()
+                .map(|field| (field.get_ref().as_ref(), field.span()))
+        }
+        match dimension {
+            IoDimension::ReadBps => view(&self.read_bps),
+            IoDimension::WriteBps => view(&self.write_bps),
+            IoDimension::ReadIops => view(&self.read_iops),
+            IoDimension::WriteIops => view(&self.write_iops),
+        }
+    }
+}
+
+/// One entry of a tenant's `disk = [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a disk contract table such as `{ device = "/dev/vda", read_bps = { baseline = "20MiB/s", burst = "50MiB/s" } }`"#
+)]
+pub(super) struct RawDiskContract {
+    pub device: Spanned<DeviceText>,
+    pub read_bps: Option<Spanned<RawDiskLimit<ByteRate>>>,
+    pub write_bps: Option<Spanned<RawDiskLimit<ByteRate>>>,
+    pub read_iops: Option<Spanned<RawDiskLimit<IoRate>>>,
+    pub write_iops: Option<Spanned<RawDiskLimit<IoRate>>>,
+    pub weight: Option<Spanned<Weight>>,
+}
+
+/// `{ baseline, burst }` of one dimension of a disk contract.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a contract table such as `{ baseline = "20MiB/s", burst = "50MiB/s" }` (bytes per second) or `{ baseline = 500, burst = 2000 }` (IOPS)"#
+)]
+pub(super) struct RawDiskLimit<Q> {
+    pub baseline: Spanned<Q>,
+    pub burst: Spanned<Q>,
+    /// Refused during validation with a hint: a disk entry has one weight,
+    /// written next to its `device`.
+    pub weight: Option<Spanned<Weight>>,
+}
+
+/// A dimension's `{ baseline, burst }` as written, with spans.
+pub(super) struct DiskLimitView<'a> {
+    /// The whole `{ ... }` table.
+    pub span: Span,
+    pub baseline: (&'a Quantity, Span),
+    pub burst: (&'a Quantity, Span),
+    pub weight: Option<Span>,
+}
+
+impl RawDiskContract {
+    /// The contract of `dimension` as written, if any.
+    pub fn limit(&self, dimension: IoDimension) -> Option<DiskLimitView<'_>> {
+        fn view<Q: AsRef<Quantity>>(
+            field: &Option<Spanned<RawDiskLimit<Q>>>,
+        ) -> Option<DiskLimitView<'_>> {
+            let field = field.as_ref()?;
+            let limit = field.get_ref();
+            Some(DiskLimitView {
+                span: field.span(),
+                baseline: (limit.baseline.get_ref().as_ref(), limit.baseline.span()),
+                burst: (limit.burst.get_ref().as_ref(), limit.burst.span()),
+                weight: limit.weight.as_ref().map(Spanned::span),
+            })
+        }
+        match dimension {
+            IoDimension::ReadBps => view(&self.read_bps),
+            IoDimension::WriteBps => view(&self.write_bps),
+            IoDimension::ReadIops => view(&self.read_iops),
+            IoDimension::WriteIops => view(&self.write_iops),
+        }
+    }
+}
+
 /// A quantity as written: a TOML number or a string with a unit ("500m").
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Quantity {
@@ -99,17 +207,22 @@ pub(super) enum Quantity {
 
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(QuantityVisitor)
+        deserializer.deserialize_any(QuantityVisitor {
+            expecting: r#"a number or a string such as "1.5" or "500m""#,
+        })
     }
 }
 
-struct QuantityVisitor;
+/// Reads a [`Quantity`]; `expecting` is what a type error says to write.
+struct QuantityVisitor {
+    expecting: &'static str,
+}
 
 impl Visitor<'_> for QuantityVisitor {
     type Value = Quantity;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str(r#"a number or a string such as "1.5" or "500m""#)
+        formatter.write_str(self.expecting)
     }
 
     fn visit_i64<E: de::Error>(self, value: i64) -> Result<Quantity, E> {
@@ -184,8 +297,42 @@ macro_rules! number_field {
     };
 }
 
+/// Declares a [`Quantity`] field type with its own type error, so a boolean
+/// where a byte rate belongs is not answered with an example in cores.
+macro_rules! quantity_field {
+    ($name:ident, $expecting:literal) => {
+        #[derive(Debug, Clone, PartialEq)]
+        pub(super) struct $name(pub Quantity);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let visitor = QuantityVisitor {
+                    expecting: $expecting,
+                };
+                deserializer.deserialize_any(visitor).map($name)
+            }
+        }
+
+        impl AsRef<Quantity> for $name {
+            fn as_ref(&self) -> &Quantity {
+                &self.0
+            }
+        }
+    };
+}
+
+quantity_field!(
+    ByteRate,
+    r#"a byte rate such as "50MiB/s" or a number of bytes per second"#
+);
+quantity_field!(IoRate, "a whole number of IOs per second such as 2000");
+
 text_field!(DurationText, r#"a duration string such as "1s" or "500ms""#);
 text_field!(PathText, "a path string");
+text_field!(
+    DeviceText,
+    r#"a device string such as "/dev/vda" or "254:0" (MAJ:MIN)"#
+);
 text_field!(
     AddressText,
     r#"an address string such as "127.0.0.1:9477" or "[::1]:9477""#
@@ -212,11 +359,18 @@ pub(super) fn parse_document(text: &str, diagnostics: &mut Diagnostics) -> Optio
 
 fn decode_document(document: &DeTable, diagnostics: &mut Diagnostics) -> RawConfig {
     let errors_before = diagnostics.error_count();
-    let mut raw = RawConfig::default();
+    let mut raw = RawConfig {
+        disks_decoded: true,
+        ..RawConfig::default()
+    };
     for (key, value) in document.iter() {
         match key.get_ref().as_ref() {
             "agent" => raw.agent = decode(value, document, diagnostics).unwrap_or_default(),
-            "host" => raw.host = decode(value, document, diagnostics).unwrap_or_default(),
+            "host" => {
+                raw.host = decode(value, document, diagnostics).unwrap_or_default();
+                let disks = decode_list(value, "disks", "host.disks", document, diagnostics);
+                (raw.disks, raw.disks_decoded) = disks;
+            }
             "tenants" => raw.tenants = decode_tenants(value, document, diagnostics),
             unknown => unknown_top_level_key(unknown, key, value.get_ref(), diagnostics),
         }
@@ -250,11 +404,70 @@ fn decode_tenants(
     };
     table
         .iter()
-        .map(|(name, body)| RawTenantEntry {
-            name: Spanned::new(name.span(), name.get_ref().to_string()),
-            body: decode(body, document, diagnostics),
+        .map(|(name, body)| {
+            let key = join_key(&join_key("tenants", name.get_ref()), "disk");
+            RawTenantEntry {
+                name: Spanned::new(name.span(), name.get_ref().to_string()),
+                body: decode(body, document, diagnostics),
+                disk: decode_list(body, "disk", &key, document, diagnostics).0,
+            }
         })
         .collect()
+}
+
+/// An entry of a list with its index in the file's list (entries that did
+/// not decode are left out, so this is not always its index in the `Vec`).
+#[derive(Debug)]
+pub(super) struct Listed<T> {
+    pub index: usize,
+    pub entry: Spanned<T>,
+}
+
+/// What to write instead of something that is not a list.
+trait ListOf {
+    const EXPECTING: &'static str;
+}
+
+impl ListOf for RawDiskCapacity {
+    const EXPECTING: &'static str = r#"expected a list of disks: declare each in its own `[[host.disks]]` table (double brackets) with `device = "/dev/vda"` and its capacities"#;
+}
+
+impl ListOf for RawDiskContract {
+    const EXPECTING: &'static str = r#"expected a list of disk contracts, one per device, such as `disk = [{ device = "/dev/vda", read_bps = { baseline = "20MiB/s", burst = "50MiB/s" } }]`"#;
+}
+
+/// Decodes the array at `table.name` (when `table` is a table that has it)
+/// entry by entry, so each bad entry gets its own error and hides nothing.
+/// Returns the entries that decoded, and whether all did. A `table` that is
+/// not a table is left to the decoding of the whole table to report.
+fn decode_list<T: DeserializeOwned + ListOf>(
+    table: &Spanned<DeValue>,
+    name: &str,
+    key: &str,
+    document: &DeTable,
+    diagnostics: &mut Diagnostics,
+) -> (Vec<Listed<T>>, bool) {
+    let DeValue::Table(table) = table.get_ref() else {
+        return (Vec::new(), true);
+    };
+    let Some(list) = table.get(name) else {
+        return (Vec::new(), true);
+    };
+    let DeValue::Array(items) = list.get_ref() else {
+        diagnostics.error(key, Some(list.span()), T::EXPECTING);
+        return (Vec::new(), false);
+    };
+    let decoded: Vec<Listed<T>> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(index, item)| {
+            let entry = decode(item, document, diagnostics)?;
+            let entry = Spanned::new(item.span(), entry);
+            Some(Listed { index, entry })
+        })
+        .collect();
+    let complete = decoded.len() == items.len();
+    (decoded, complete)
 }
 
 fn unknown_top_level_key(

@@ -1,25 +1,48 @@
 //! The human summary `qosd check` prints after a file validates.
 
-use super::units::{format_cores, format_duration, format_number};
-use super::{Config, Tenant};
+use super::units::{format_cores, format_duration, format_io, format_number};
+use super::{Config, DiskCapacity, IoDimension, Tenant};
 
 impl Config {
-    /// Agent settings, host capacity and one aligned row per tenant, e.g.:
+    /// Agent settings, host capacity, one aligned row per tenant, and the
+    /// disks with their contracts when there are any, e.g.:
     ///
     /// ```text
     /// agent:   tick every 1s, cgroups in /sys/fs/cgroup/qosd.slice, metrics on 127.0.0.1:9477
-    /// host:    0.5 cores reserved, contended above 90% of capacity, overcommit allowed
-    /// tenants: 2, cpu baselines add up to 2.0 cores
+    /// host:    0.0 cores reserved, contended above 90% of capacity, overcommit allowed
+    /// disks:   1 (/dev/vda)
+    /// tenants: 2, cpu baselines add up to 2.0 cores, 2 disk contracts
     ///
     ///   TENANT  CGROUP                    CPU BASELINE  CPU BURST  CPU WEIGHT
     ///   web     web.slice (adopted)                1.5        2.0         1.5
     ///   batch   qosd.slice/batch (owned)           0.5        2.0         0.5
+    ///
+    ///   DISK      NUMBER  READ BPS  WRITE BPS  READ IOPS  WRITE IOPS
+    ///   /dev/vda  254:0   50 MiB/s   50 MiB/s  2000 IOPS   1000 IOPS
+    ///
+    ///   TENANT  DISK      DIMENSION   BASELINE      BURST  WEIGHT
+    ///   web     /dev/vda  read_bps    20 MiB/s   50 MiB/s      40
+    ///   batch   /dev/vda  read_bps    10 MiB/s   50 MiB/s      20
+    ///   batch   /dev/vda  write_iops  200 IOPS  1000 IOPS      20
     /// ```
     pub fn summary(&self) -> String {
-        let mut lines = vec![self.agent_line(), self.host_line(), self.tenants_line()];
+        let mut lines = vec![
+            self.agent_line(),
+            self.host_line(),
+            self.disks_line(),
+            self.tenants_line(),
+        ];
         if !self.tenants.is_empty() {
             lines.push(String::new());
             lines.extend(tenant_table(&self.tenants));
+        }
+        if !self.host.disks.is_empty() {
+            lines.push(String::new());
+            lines.extend(disk_table(&self.host.disks));
+        }
+        if self.tenants.iter().any(|tenant| !tenant.disk.is_empty()) {
+            lines.push(String::new());
+            lines.extend(tenant_disk_table(&self.tenants));
         }
         let mut summary = lines.join("\n");
         summary.push('\n');
@@ -50,6 +73,19 @@ impl Config {
         )
     }
 
+    fn disks_line(&self) -> String {
+        let names: Vec<&str> = self
+            .host
+            .disks
+            .iter()
+            .map(|disk| disk.device.name.as_str())
+            .collect();
+        match names.len() {
+            0 => "disks:   none declared".to_owned(),
+            count => format!("disks:   {count} ({})", names.join(", ")),
+        }
+    }
+
     fn tenants_line(&self) -> String {
         let total: f64 = self
             .tenants
@@ -57,37 +93,35 @@ impl Config {
             .filter_map(|tenant| tenant.cpu)
             .map(|cpu| cpu.baseline.get())
             .sum();
+        let disk_contracts: usize = self.tenants.iter().map(|tenant| tenant.disk.len()).sum();
+        let disks = match disk_contracts {
+            0 => String::new(),
+            1 => ", 1 disk contract".to_owned(),
+            count => format!(", {count} disk contracts"),
+        };
         match self.tenants.len() {
             0 => "tenants: none".to_owned(),
             count => format!(
-                "tenants: {count}, cpu baselines add up to {} cores",
+                "tenants: {count}, cpu baselines add up to {} cores{disks}",
                 format_cores(total)
             ),
         }
     }
 }
 
-const HEADER: [&str; 5] = [
-    "TENANT",
-    "CGROUP",
-    "CPU BASELINE",
-    "CPU BURST",
-    "CPU WEIGHT",
-];
-/// Names and paths read best left-aligned, numbers right-aligned.
-const LEFT_ALIGNED_COLUMNS: usize = 2;
-
 fn tenant_table(tenants: &[Tenant]) -> Vec<String> {
-    let mut rows = vec![HEADER.map(str::to_owned)];
-    rows.extend(tenants.iter().map(tenant_row));
-    let widths: Vec<usize> = (0..HEADER.len())
-        .map(|column| rows.iter().map(|row| row[column].chars().count()).max())
-        .map(|width| width.unwrap_or(0))
-        .collect();
-    rows.iter().map(|row| format_row(row, &widths)).collect()
+    let header = [
+        "TENANT",
+        "CGROUP",
+        "CPU BASELINE",
+        "CPU BURST",
+        "CPU WEIGHT",
+    ];
+    // Names and paths read best left-aligned, numbers right-aligned.
+    table(&header, 2, tenants.iter().map(tenant_row).collect())
 }
 
-fn tenant_row(tenant: &Tenant) -> [String; 5] {
+fn tenant_row(tenant: &Tenant) -> Vec<String> {
     let ownership = if tenant.adopted { "adopted" } else { "owned" };
     let cgroup = format!("{} ({ownership})", tenant.cgroup.display());
     let (baseline, burst, weight) = match tenant.cpu {
@@ -98,16 +132,80 @@ fn tenant_row(tenant: &Tenant) -> [String; 5] {
         ),
         None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
     };
-    [tenant.name.clone(), cgroup, baseline, burst, weight]
+    vec![tenant.name.clone(), cgroup, baseline, burst, weight]
 }
 
-fn format_row(row: &[String; 5], widths: &[usize]) -> String {
+/// One row per `[[host.disks]]` entry; `-` for an uncontrolled dimension.
+fn disk_table(disks: &[DiskCapacity]) -> Vec<String> {
+    let header = [
+        "DISK",
+        "NUMBER",
+        "READ BPS",
+        "WRITE BPS",
+        "READ IOPS",
+        "WRITE IOPS",
+    ];
+    let rows = disks
+        .iter()
+        .map(|disk| {
+            let mut row = vec![disk.device.name.clone(), disk.device.number.to_string()];
+            row.extend(IoDimension::ALL.map(|dimension| {
+                disk.capacity
+                    .get(dimension)
+                    .map_or_else(|| "-".to_owned(), |value| format_io(dimension, value))
+            }));
+            row
+        })
+        .collect();
+    table(&header, 2, rows)
+}
+
+/// One row per tenant, device and dimension with a contract.
+fn tenant_disk_table(tenants: &[Tenant]) -> Vec<String> {
+    let header = ["TENANT", "DISK", "DIMENSION", "BASELINE", "BURST", "WEIGHT"];
+    let mut rows = Vec::new();
+    for tenant in tenants {
+        for contract in &tenant.disk {
+            for dimension in IoDimension::ALL {
+                if let Some(limit) = contract.limits.get(dimension) {
+                    rows.push(vec![
+                        tenant.name.clone(),
+                        contract.device.name.clone(),
+                        dimension.key().to_owned(),
+                        format_io(dimension, limit.baseline),
+                        format_io(dimension, limit.burst),
+                        format_number(limit.weight),
+                    ]);
+                }
+            }
+        }
+    }
+    table(&header, 3, rows)
+}
+
+/// Rows aligned under `header`: the first `left_aligned` columns to the left,
+/// the others (numbers) to the right.
+fn table(header: &[&str], left_aligned: usize, body: Vec<Vec<String>>) -> Vec<String> {
+    let mut rows = vec![header.iter().map(|cell| (*cell).to_owned()).collect()];
+    rows.extend(body);
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            let cells = rows.iter().filter_map(|row| row.get(column));
+            cells.map(|cell| cell.chars().count()).max().unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| format_row(row, &widths, left_aligned))
+        .collect()
+}
+
+fn format_row(row: &[String], widths: &[usize], left_aligned: usize) -> String {
     let cells: Vec<String> = row
         .iter()
         .zip(widths)
         .enumerate()
         .map(|(column, (cell, width))| {
-            if column < LEFT_ALIGNED_COLUMNS {
+            if column < left_aligned {
                 format!("{cell:<width$}")
             } else {
                 format!("{cell:>width$}")

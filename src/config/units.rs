@@ -1,11 +1,12 @@
-//! Units as operators write them: cores ("500m", 1.5) and durations ("1s").
+//! Units as operators write them: cores ("500m", 1.5), durations ("1s"),
+//! byte rates ("50MiB/s") and IOs per second (2000).
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::Cores;
 use super::schema::Quantity;
+use super::{BytesPerSecond, Cores, IoDimension};
 
 /// Why a CPU quantity was refused; the message says which forms are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,5 +107,182 @@ pub(super) fn format_number(value: f64) -> String {
         "0".to_owned()
     } else {
         text.to_owned()
+    }
+}
+
+/// Why a byte rate was refused; the message says which forms are accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RateError(String);
+
+const RATE_FORMS: &str = r#"write bytes per second as "50MiB/s", "500M/s" or "1.5GiB/s" (K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024), or as a number of bytes per second without quotes, such as 52428800"#;
+
+/// Unit prefixes of a byte rate, as written before the optional `B`.
+/// `k` is the SI spelling of `K`; both are 1000.
+const RATE_PREFIXES: [(&str, f64); 10] = [
+    ("", 1.0),
+    ("K", 1e3),
+    ("k", 1e3),
+    ("M", 1e6),
+    ("G", 1e9),
+    ("T", 1e12),
+    ("Ki", 1024.0),
+    ("Mi", 1048576.0),
+    ("Gi", 1073741824.0),
+    ("Ti", 1099511627776.0),
+];
+
+impl BytesPerSecond {
+    /// A number of bytes per second: finite and not negative.
+    pub fn new(bytes_per_second: f64) -> Result<BytesPerSecond, RateError> {
+        if !bytes_per_second.is_finite() {
+            return Err(RateError(format!(
+                "a byte rate must be a finite number, not {bytes_per_second}"
+            )));
+        }
+        if bytes_per_second < 0.0 {
+            return Err(RateError(format!(
+                "a byte rate must not be negative, got {}",
+                format_number(bytes_per_second)
+            )));
+        }
+        Ok(BytesPerSecond(bytes_per_second + 0.0))
+    }
+}
+
+impl FromStr for BytesPerSecond {
+    type Err = RateError;
+
+    /// A number, an optional space, an optional prefix (K, M, G, T or Ki, Mi,
+    /// Gi, Ti), an optional `B`, and `/s`: "50MiB/s", "500M/s", "1000B/s".
+    fn from_str(text: &str) -> Result<BytesPerSecond, RateError> {
+        let invalid =
+            |why: &str| RateError(format!("invalid byte rate {text:?}: {why}{RATE_FORMS}"));
+        let trimmed = text.trim();
+        let Some(amount) = trimmed.strip_suffix("/s") else {
+            let why = if trimmed.parse::<f64>().is_ok() {
+                "a rate written as a string needs a unit and `/s`; "
+            } else {
+                "a rate ends in `/s`; "
+            };
+            return Err(invalid(why));
+        };
+        let split = amount
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(amount.len());
+        let (number, unit) = amount.split_at(split);
+        let unit = unit.trim_start();
+        if unit.ends_with('b') || unit.ends_with("bit") {
+            return Err(invalid("`b` and `bit` are bits; qosd counts bytes (`B`); "));
+        }
+        let prefix = unit.strip_suffix('B').unwrap_or(unit);
+        let Some((_, multiplier)) = RATE_PREFIXES.iter().find(|(name, _)| *name == prefix) else {
+            return Err(invalid(""));
+        };
+        let value: f64 = number.parse().map_err(|_| invalid(""))?;
+        BytesPerSecond::new(value * multiplier)
+    }
+}
+
+impl fmt::Display for BytesPerSecond {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str(&format_bytes_per_second(self.0))
+    }
+}
+
+/// Display units per system, largest first; the last is plain bytes.
+const BINARY_UNITS: [(&str, f64); 5] = [
+    ("TiB", 1099511627776.0),
+    ("GiB", 1073741824.0),
+    ("MiB", 1048576.0),
+    ("KiB", 1024.0),
+    ("B", 1.0),
+];
+const SI_UNITS: [(&str, f64); 5] = [
+    ("TB", 1e12),
+    ("GB", 1e9),
+    ("MB", 1e6),
+    ("kB", 1e3),
+    ("B", 1.0),
+];
+
+/// A byte rate in the largest unit of its size, binary or SI, that shows it
+/// exactly with at most three decimals ("20 MiB/s", "500 MB/s", "1.5 GiB/s",
+/// "512 B/s"); a rate that neither shows exactly is rounded in the binary
+/// unit ("1.333 MiB/s").
+pub fn format_bytes_per_second(bytes_per_second: f64) -> String {
+    let value = bytes_per_second + 0.0;
+    if !value.is_finite() {
+        return format!("{value} B/s");
+    }
+    // The largest unit that is not more than the value (bytes for small ones).
+    let natural = |units: &'static [(&'static str, f64)]| {
+        let fits = units.iter().find(|(_, size)| value.abs() >= *size);
+        fits.or(units.last()).copied().unwrap_or(("B", 1.0))
+    };
+    let exact = |(_, size): &(&str, f64)| {
+        let thousandths = value / size * 1000.0;
+        (thousandths - thousandths.round()).abs() <= 1e-9 * thousandths.abs().max(1.0)
+    };
+    let binary = natural(&BINARY_UNITS);
+    let si = natural(&SI_UNITS);
+    let (name, size) = [binary, si].into_iter().find(exact).unwrap_or(binary);
+    format!("{} {name}/s", format_number(value / size))
+}
+
+pub(super) fn parse_bytes_per_second(quantity: &Quantity) -> Result<BytesPerSecond, RateError> {
+    match quantity {
+        Quantity::Number(bytes) => BytesPerSecond::new(*bytes),
+        Quantity::Text(text) => text.parse(),
+    }
+}
+
+/// IOs per second: a whole, non-negative TOML number (2000, or 2e3).
+pub(super) fn parse_iops(quantity: &Quantity) -> Result<f64, String> {
+    match quantity {
+        Quantity::Number(iops) if !iops.is_finite() => {
+            Err(format!("IOPS must be a finite number, not {iops}"))
+        }
+        Quantity::Number(iops) if *iops < 0.0 => Err(format!(
+            "IOPS must not be negative, got {}",
+            format_number(*iops)
+        )),
+        Quantity::Number(iops) if iops.fract() != 0.0 => Err(format!(
+            "IOPS are a whole number of IOs per second, got {iops}"
+        )),
+        Quantity::Number(iops) => Ok(iops + 0.0),
+        Quantity::Text(text) => {
+            let hint = if text.trim().ends_with("/s") {
+                " (a rate in bytes per second belongs in `read_bps` or `write_bps`)"
+            } else {
+                ""
+            };
+            Err(format!(
+                "invalid IOPS {text:?}: write a whole number of IOs per second without quotes, such as 2000{hint}"
+            ))
+        }
+    }
+}
+
+/// "2000 IOPS".
+pub(super) fn format_iops(iops: f64) -> String {
+    format!("{} IOPS", format_number(iops))
+}
+
+/// A value of `dimension` in its unit: bytes per second or IOPS.
+pub(super) fn format_io(dimension: IoDimension, value: f64) -> String {
+    match dimension {
+        IoDimension::ReadBps | IoDimension::WriteBps => format_bytes_per_second(value),
+        IoDimension::ReadIops | IoDimension::WriteIops => format_iops(value),
+    }
+}
+
+/// Parses a value of `dimension`: a byte rate or IOPS.
+pub(super) fn parse_io(dimension: IoDimension, quantity: &Quantity) -> Result<f64, String> {
+    match dimension {
+        IoDimension::ReadBps | IoDimension::WriteBps => parse_bytes_per_second(quantity)
+            .map(BytesPerSecond::get)
+            .map_err(|error| error.to_string()),
+        IoDimension::ReadIops | IoDimension::WriteIops => parse_iops(quantity),
     }
 }

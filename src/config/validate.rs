@@ -2,11 +2,15 @@
 //! that span several keys. Every error is recorded and checking goes on, so
 //! one `qosd check` lists all the problems of a file.
 
+mod disks;
+
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
+
+use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
 use super::schema::{
@@ -14,7 +18,8 @@ use super::schema::{
 };
 use super::units::{format_cores, format_number, parse_cores, parse_interval};
 use super::{
-    AgentConfig, Config, Contract, Cores, HostConfig, HostFacts, Tenant, ZERO_BASELINE_WEIGHT,
+    AgentConfig, Config, Contract, Cores, DiskCapacity, HostConfig, HostFacts, Tenant,
+    ZERO_BASELINE_WEIGHT,
 };
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -42,20 +47,29 @@ pub(super) fn validate(
 ) -> Config {
     let agent = validate_agent(&raw.agent, diagnostics);
     let errors_before_host = diagnostics.error_count();
-    let host = validate_host(&raw.host, facts, diagnostics);
+    let mut host = validate_host(&raw.host, facts, diagnostics);
     let host_is_valid = diagnostics.error_count() == errors_before_host;
+    let errors_before_disks = diagnostics.error_count();
+    host.disks = validate_disks(&raw.disks, facts, diagnostics);
+    // Tenants' disks are checked against the host's only when all of those
+    // are known: a device whose entry has an error is not "undeclared".
+    let disks_are_valid = raw.disks_decoded && diagnostics.error_count() == errors_before_disks;
+    let declared_disks = disks_are_valid.then_some(host.disks.as_slice());
     let tenants: Vec<CheckedTenant> = raw
         .tenants
         .iter()
-        .filter_map(|entry| validate_tenant(entry, &agent, diagnostics))
+        .filter_map(|entry| validate_tenant(entry, &agent, declared_disks, facts, diagnostics))
         .collect();
 
     // Totals and overlaps are only meaningful when every tenant is known.
     if raw.complete && tenants.len() == raw.tenants.len() {
         check_cgroup_overlaps(&tenants, diagnostics);
+        let overcommit_span = raw.host.allow_overcommit.as_ref().map(Spanned::span);
         if host_is_valid {
-            let overcommit_span = raw.host.allow_overcommit.as_ref().map(Spanned::span);
-            check_cpu_capacity(&tenants, &host, facts, overcommit_span, diagnostics);
+            check_cpu_capacity(&tenants, &host, facts, overcommit_span.clone(), diagnostics);
+        }
+        if disks_are_valid {
+            check_disk_capacity(&tenants, &host, overcommit_span, diagnostics);
         }
         warn_about_idle_tenants(&tenants, diagnostics);
     }
@@ -170,13 +184,8 @@ fn socket_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// The CPU part of `[host]`; its disks are checked by [`validate_disks`].
 fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
-    reject_unsupported(
-        raw.disks.as_ref(),
-        "host.disks",
-        "disk capacities",
-        diagnostics,
-    );
     reject_unsupported(
         raw.links.as_ref(),
         "host.links",
@@ -259,12 +268,22 @@ fn reject_unsupported<T>(
 fn validate_tenant(
     entry: &RawTenantEntry,
     agent: &AgentConfig,
+    declared_disks: Option<&[DiskCapacity]>,
+    facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Option<CheckedTenant> {
     let errors_before = diagnostics.error_count();
     let name = entry.name.get_ref();
     let key = join_key("tenants", name);
     check_tenant_name(name, &key, entry.name.span(), diagnostics);
+    // Checked even when the rest of the table did not decode.
+    let disk = validate_disk_contracts(
+        &entry.disk,
+        &join_key(&key, "disk"),
+        declared_disks,
+        facts,
+        diagnostics,
+    );
     let body = entry.body.as_ref()?;
     reject_unsupported_tenant_keys(body, &key, diagnostics);
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
@@ -290,7 +309,7 @@ fn validate_tenant(
         cgroup,
         adopted: body.cgroup.is_some(),
         cpu,
-        disk: Vec::new(),
+        disk,
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
@@ -325,7 +344,6 @@ fn check_tenant_name(name: &str, key: &str, span: Span, diagnostics: &mut Diagno
 fn reject_unsupported_tenant_keys(body: &RawTenant, key: &str, diagnostics: &mut Diagnostics) {
     let unsupported = [
         (&body.memory, "memory", "memory contracts"),
-        (&body.disk, "disk", "disk contracts"),
         (&body.net, "net", "network contracts"),
         (&body.match_processes, "match", "process matching rules"),
     ];
@@ -347,7 +365,7 @@ fn validate_cpu_contract(
     let weight = raw
         .weight
         .as_ref()
-        .map(|weight| positive_weight(weight, &join_key(key, "weight"), diagnostics));
+        .map(|weight| positive_weight(weight, &join_key(key, "weight"), "cpu", diagnostics));
     let (baseline, burst) = (baseline?, burst?);
     if baseline > burst {
         let message = format!(
@@ -398,13 +416,17 @@ fn burst_is_positive(
     holdable
 }
 
-/// Weights map to cpu.weight as 100 per unit, and cpu.weight spans 1..=10000:
-/// outside this range the kernel's weight and the policy's would disagree.
+/// Weights map to cpu.weight (and io.weight) as 100 per unit, and both span
+/// 1..=10000: outside this range the kernel's weight and the policy's would
+/// disagree.
 pub const WEIGHT_RANGE: std::ops::RangeInclusive<f64> = 0.01..=100.0;
 
+/// An explicit weight; `controller` names the kernel file it maps to
+/// (`cpu` for cpu.weight, `io` for io.weight).
 fn positive_weight(
     weight: &Spanned<Weight>,
     key: &str,
+    controller: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<f64> {
     let value = weight.get_ref().0;
@@ -412,7 +434,7 @@ fn positive_weight(
         return Some(value);
     }
     let message = format!(
-        "the weight must be between {} and {} (cpu.weight 1..10000), got {}",
+        "the weight must be between {} and {} ({controller}.weight 1..10000), got {}",
         WEIGHT_RANGE.start(),
         WEIGHT_RANGE.end(),
         format_number(value)
@@ -512,12 +534,10 @@ fn warn_about_idle_tenants(tenants: &[CheckedTenant], diagnostics: &mut Diagnost
     if tenants.is_empty() {
         diagnostics.warn("no tenants are configured: qosd will only report host metrics");
     }
-    for checked in tenants
-        .iter()
-        .filter(|checked| checked.tenant.cpu.is_none())
-    {
+    let idle = |tenant: &Tenant| tenant.cpu.is_none() && tenant.disk.is_empty();
+    for checked in tenants.iter().filter(|checked| idle(&checked.tenant)) {
         diagnostics.warn(format!(
-            "tenant `{}` has no cpu contract: qosd will only report its usage",
+            "tenant `{}` has no cpu or disk contract: qosd will only report its usage",
             checked.tenant.name
         ));
     }

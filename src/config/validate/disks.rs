@@ -1,0 +1,484 @@
+//! `[[host.disks]]` and the tenants' `disk = [...]`: devices, units, and the
+//! checks against each device's capacity, one dimension at a time.
+
+use toml::Spanned;
+
+use super::{CheckedTenant, WEIGHT_RANGE, positive_weight};
+use crate::config::devices::check_device_syntax;
+use crate::config::diagnostics::{Diagnostics, Span, join_key};
+use crate::config::schema::{
+    DeviceText, DiskLimitView, Listed, Quantity, RawDiskCapacity, RawDiskContract,
+};
+use crate::config::units::{format_io, format_number, parse_io};
+use crate::config::{
+    Contract, DeviceNumber, DeviceRef, DiskCapacity, DiskContract, HostConfig, HostFacts,
+    IoDimension, IoDimensions, ZERO_BASELINE_WEIGHT,
+};
+
+const DIMENSION_KEYS: &str = "`read_bps`, `write_bps`, `read_iops` or `write_iops`";
+
+/// Byte rates and IOPS are whole numbers in practice, but a rate such as
+/// "1.1MiB/s" is not, and sums of those are not exact in binary.
+const RELATIVE_SLACK: f64 = 1e-9;
+
+/// A plain number of bytes per second below this is probably a unit left out
+/// (`read_bps = 50` meaning 50 MiB/s), which is worth a warning.
+const SUSPICIOUSLY_FEW_BYTES_PER_SECOND: f64 = 1024.0;
+
+fn exceeds(value: f64, capacity: f64) -> bool {
+    value > capacity + capacity.abs() * RELATIVE_SLACK
+}
+
+/// A device that was already seen, for "declared twice" errors.
+struct SeenDevice {
+    number: DeviceNumber,
+    name: String,
+    /// The entry that named it, such as `host.disks[0]`.
+    key: String,
+}
+
+impl SeenDevice {
+    /// Records `device`; an earlier entry with the same number is returned
+    /// instead (and `device` is not recorded).
+    fn record<'a>(
+        seen: &'a mut Vec<SeenDevice>,
+        device: &DeviceRef,
+        key: &str,
+    ) -> Option<&'a SeenDevice> {
+        match seen
+            .iter()
+            .position(|earlier| earlier.number == device.number)
+        {
+            Some(index) => seen.get(index),
+            None => {
+                seen.push(SeenDevice {
+                    number: device.number,
+                    name: device.name.clone(),
+                    key: key.to_owned(),
+                });
+                None
+            }
+        }
+    }
+
+    /// "`host.disks[0]`", or "`host.disks[0]` (as \"254:0\")" when it was
+    /// written differently, so the operator sees why two names are one device.
+    fn describe(&self, name: &str) -> String {
+        if self.name == name {
+            format!("`{}`", self.key)
+        } else {
+            format!("`{}` (as {:?})", self.key, self.name)
+        }
+    }
+}
+
+/// `[[host.disks]]`: each entry's device resolves, its capacities parse and
+/// are positive, and no device is declared twice.
+pub(super) fn validate_disks(
+    entries: &[Listed<RawDiskCapacity>],
+    facts: &HostFacts,
+    diagnostics: &mut Diagnostics,
+) -> Vec<DiskCapacity> {
+    let mut disks = Vec::new();
+    let mut seen = Vec::new();
+    for Listed { index, entry } in entries {
+        let key = format!("host.disks[{index}]");
+        let raw = entry.get_ref();
+        let errors_before = diagnostics.error_count();
+        let device_key = join_key(&key, "device");
+        let device = device_field(&raw.device, &device_key, facts, diagnostics);
+        let mut capacity = IoDimensions::default();
+        for dimension in IoDimension::ALL {
+            if let Some(written) = raw.capacity(dimension) {
+                let key = join_key(&key, dimension.key());
+                *capacity.get_mut(dimension) =
+                    capacity_field(dimension, written, &key, diagnostics);
+            }
+        }
+        if IoDimension::ALL.iter().all(|d| raw.capacity(*d).is_none()) {
+            let message = format!(
+                "declare at least one capacity of {:?}: {DIMENSION_KEYS}, \
+                 such as `read_bps = \"50MiB/s\"`",
+                raw.device.get_ref().0
+            );
+            diagnostics.error(&key, Some(entry.span()), message);
+        }
+        if let Some(device) = &device
+            && let Some(earlier) = SeenDevice::record(&mut seen, device, &key)
+        {
+            let message = format!(
+                "device {} ({}) is already declared by {}; give each device one `[[host.disks]]` entry",
+                device.name,
+                device.number,
+                earlier.describe(&device.name)
+            );
+            diagnostics.error(&device_key, Some(raw.device.span()), message);
+        }
+        if let Some(device) = device
+            && diagnostics.error_count() == errors_before
+        {
+            disks.push(DiskCapacity { device, capacity });
+        }
+    }
+    disks
+}
+
+/// The device as written, checked for shape and resolved on this host.
+fn device_field(
+    field: &Spanned<DeviceText>,
+    key: &str,
+    facts: &HostFacts,
+    diagnostics: &mut Diagnostics,
+) -> Option<DeviceRef> {
+    let name = &field.get_ref().0;
+    let resolved = check_device_syntax(name).and_then(|()| {
+        (facts.resolve_device)(name)
+            .map_err(|reason| format!("no such block device {name}: {reason}"))
+    });
+    resolved
+        .map(|number| DeviceRef {
+            name: name.clone(),
+            number,
+        })
+        .map_err(|message| diagnostics.error(key, Some(field.span()), message))
+        .ok()
+}
+
+/// A capacity: a value of its dimension, more than 0 (a device that can do
+/// nothing cannot be shared).
+fn capacity_field(
+    dimension: IoDimension,
+    written: (&Quantity, Span),
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<f64> {
+    let span = written.1.clone();
+    let capacity = io_field(dimension, written, key, diagnostics)?;
+    if capacity > 0.0 {
+        return Some(capacity);
+    }
+    let message = format!(
+        "a capacity must be more than 0, got {}; leave `{}` out to leave this dimension uncontrolled",
+        format_io(dimension, capacity),
+        dimension.key()
+    );
+    diagnostics.error(key, Some(span), message);
+    None
+}
+
+/// A value of `dimension` (a byte rate or IOPS), or an error at its span.
+fn io_field(
+    dimension: IoDimension,
+    (quantity, span): (&Quantity, Span),
+    key: &str,
+    diagnostics: &mut Diagnostics,
+) -> Option<f64> {
+    let value = parse_io(dimension, quantity)
+        .map_err(|message| diagnostics.error(key, Some(span), message))
+        .ok()?;
+    let counts_bytes = matches!(dimension, IoDimension::ReadBps | IoDimension::WriteBps);
+    if counts_bytes
+        && let Quantity::Number(bytes) = quantity
+        && *bytes > 0.0
+        && *bytes < SUSPICIOUSLY_FEW_BYTES_PER_SECOND
+    {
+        let bytes = format_number(*bytes);
+        diagnostics.warn(format!(
+            "`{key}` is {bytes} bytes per second: a plain number counts bytes; \
+             write \"{bytes}MiB/s\" if you meant mebibytes per second"
+        ));
+    }
+    Some(value)
+}
+
+/// A tenant's `disk = [...]`: each entry names a device of `[[host.disks]]`
+/// once, and holds a contract on at least one dimension that device has a
+/// capacity for. `declared` is `None` when the host's disks have errors:
+/// then only what does not depend on them is checked.
+pub(super) fn validate_disk_contracts(
+    entries: &[Listed<RawDiskContract>],
+    key: &str,
+    declared: Option<&[DiskCapacity]>,
+    facts: &HostFacts,
+    diagnostics: &mut Diagnostics,
+) -> Vec<DiskContract> {
+    let mut contracts = Vec::new();
+    let mut seen = Vec::new();
+    for Listed { index, entry } in entries {
+        let key = format!("{key}[{index}]");
+        let raw = entry.get_ref();
+        let errors_before = diagnostics.error_count();
+        let device_key = join_key(&key, "device");
+        let device = device_field(&raw.device, &device_key, facts, diagnostics);
+        let mut capacity = None;
+        if let Some(device) = &device {
+            if let Some(earlier) = SeenDevice::record(&mut seen, device, &key) {
+                let message = format!(
+                    "device {} ({}) already has a contract in {}; write all its dimensions in one entry",
+                    device.name,
+                    device.number,
+                    earlier.describe(&device.name)
+                );
+                diagnostics.error(&device_key, Some(raw.device.span()), message);
+            }
+            if let Some(declared) = declared {
+                capacity =
+                    declared_capacity(device, declared, &device_key, &raw.device, diagnostics);
+            }
+        }
+        let weight = raw
+            .weight
+            .as_ref()
+            .map(|weight| positive_weight(weight, &join_key(&key, "weight"), "io", diagnostics));
+        let mut limits = IoDimensions::default();
+        for dimension in IoDimension::ALL {
+            if let Some(limit) = raw.limit(dimension) {
+                let checks = LimitChecks {
+                    dimension,
+                    key: join_key(&key, dimension.key()),
+                    capacity,
+                    weight,
+                };
+                *limits.get_mut(dimension) = checks.validate(&limit, diagnostics);
+            }
+        }
+        if IoDimension::ALL.iter().all(|d| raw.limit(*d).is_none()) {
+            let message = format!(
+                "a disk entry needs a contract on at least one of {DIMENSION_KEYS}, \
+                 such as `read_bps = {{ baseline = \"20MiB/s\", burst = \"50MiB/s\" }}`"
+            );
+            diagnostics.error(&key, Some(entry.span()), message);
+        }
+        if let Some(device) = device
+            && diagnostics.error_count() == errors_before
+        {
+            contracts.push(DiskContract { device, limits });
+        }
+    }
+    contracts
+}
+
+/// The `[[host.disks]]` entry of `device` and its index, or an error that
+/// says how to declare it.
+fn declared_capacity<'a>(
+    device: &DeviceRef,
+    declared: &'a [DiskCapacity],
+    key: &str,
+    field: &Spanned<DeviceText>,
+    diagnostics: &mut Diagnostics,
+) -> Option<(usize, &'a DiskCapacity)> {
+    let found = declared
+        .iter()
+        .enumerate()
+        .find(|(_, disk)| disk.device.number == device.number);
+    if found.is_none() {
+        let known = if declared.is_empty() {
+            "no device is declared yet".to_owned()
+        } else {
+            let names: Vec<String> = declared
+                .iter()
+                .map(|disk| format!("{} ({})", disk.device.name, disk.device.number))
+                .collect();
+            format!("declared: {}", names.join(", "))
+        };
+        let message = format!(
+            "device {} ({}) is not declared in `[[host.disks]]`; add a `[[host.disks]]` entry \
+             with `device = {:?}` and its capacity, such as `read_bps = \"50MiB/s\"` ({known})",
+            device.name, device.number, device.name
+        );
+        diagnostics.error(key, Some(field.span()), message);
+    }
+    found
+}
+
+/// What one dimension of a disk entry is checked against.
+struct LimitChecks<'a> {
+    dimension: IoDimension,
+    /// Such as `tenants.db.disk[0].read_bps`.
+    key: String,
+    /// The device's `[[host.disks]]` entry and its index, when known.
+    capacity: Option<(usize, &'a DiskCapacity)>,
+    /// The entry's explicit weight: `Some(None)` when it was invalid.
+    weight: Option<Option<f64>>,
+}
+
+impl LimitChecks<'_> {
+    fn validate(
+        &self,
+        limit: &DiskLimitView,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<Contract<f64>> {
+        let dimension = self.dimension;
+        if let Some(span) = &limit.weight {
+            let message = "a disk entry has one weight for all its dimensions: \
+                           write `weight = ...` next to its `device`";
+            diagnostics.error(&join_key(&self.key, "weight"), Some(span.clone()), message);
+        }
+        let baseline_key = join_key(&self.key, "baseline");
+        let baseline = io_field(
+            dimension,
+            limit.baseline.clone(),
+            &baseline_key,
+            diagnostics,
+        );
+        let burst_key = join_key(&self.key, "burst");
+        let burst = io_field(dimension, limit.burst.clone(), &burst_key, diagnostics);
+        let burst = burst.filter(|burst| {
+            let positive = *burst > 0.0;
+            if !positive {
+                let message = format!(
+                    "the burst must be more than 0, got {}; a burst of 0 would stop the tenant's I/O",
+                    format_io(dimension, *burst)
+                );
+                diagnostics.error(&burst_key, Some(limit.burst.1.clone()), message);
+            }
+            positive
+        });
+        let capacity = self.dimension_capacity(limit, diagnostics);
+        let (baseline, burst) = (baseline?, burst?);
+        if baseline > burst {
+            let message = format!(
+                "the baseline of {} is more than the burst of {}; \
+                 the burst is a ceiling, so it must be at least the baseline",
+                format_io(dimension, baseline),
+                format_io(dimension, burst)
+            );
+            diagnostics.error(&baseline_key, Some(limit.baseline.1.clone()), message);
+            return None;
+        }
+        if let Some((index, device, capacity)) = capacity
+            && exceeds(baseline, capacity)
+        {
+            let message = format!(
+                "the baseline of {} is more than the {} capacity of {device}, {} \
+                 (`host.disks[{index}]`): the device cannot keep that promise",
+                format_io(dimension, baseline),
+                dimension.key(),
+                format_io(dimension, capacity)
+            );
+            diagnostics.error(&baseline_key, Some(limit.baseline.1.clone()), message);
+            return None;
+        }
+        let weight = match self.weight {
+            Some(explicit) => explicit?,
+            None => default_disk_weight(baseline, capacity.map(|(_, _, capacity)| capacity)),
+        };
+        Some(Contract {
+            baseline,
+            burst,
+            weight,
+        })
+    }
+
+    /// The capacity of this dimension on the device (with the index and name
+    /// of its `[[host.disks]]` entry), or an error if the device has none.
+    fn dimension_capacity(
+        &self,
+        limit: &DiskLimitView,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<(usize, &str, f64)> {
+        let (index, disk) = self.capacity?;
+        let key = self.dimension.key();
+        let name = disk.device.name.as_str();
+        match disk.capacity.get(self.dimension) {
+            Some(capacity) => Some((index, name, *capacity)),
+            None => {
+                let message = format!(
+                    "{name} has no `{key}` capacity: add `{key} = ...` to its `[[host.disks]]` \
+                     entry (`host.disks[{index}]`) to hold contracts on this dimension"
+                );
+                diagnostics.error(&self.key, Some(limit.span.clone()), message);
+                None
+            }
+        }
+    }
+}
+
+/// Without an explicit `weight`, a dimension weighs its baseline as a
+/// percentage of the device's capacity, so 20 MiB/s of a 50 MiB/s device
+/// weighs 40 and weights compare within a dimension whatever the unit.
+/// Clamped to [`WEIGHT_RANGE`]; a zero baseline (or an unknown capacity, in a
+/// file rejected anyway) gets [`ZERO_BASELINE_WEIGHT`].
+fn default_disk_weight(baseline: f64, capacity: Option<f64>) -> f64 {
+    match capacity {
+        Some(capacity) if baseline > 0.0 && capacity > 0.0 => {
+            (baseline / capacity * 100.0).clamp(*WEIGHT_RANGE.start(), *WEIGHT_RANGE.end())
+        }
+        _ => ZERO_BASELINE_WEIGHT,
+    }
+}
+
+/// Per device and dimension: baselines adding up to more than the capacity
+/// are overcommitment (a warning, or an error when refused), and a burst above
+/// the capacity cannot be reached (a warning).
+pub(super) fn check_disk_capacity(
+    tenants: &[CheckedTenant],
+    host: &HostConfig,
+    overcommit_span: Option<Span>,
+    diagnostics: &mut Diagnostics,
+) {
+    for disk in &host.disks {
+        for dimension in IoDimension::ALL {
+            let Some(capacity) = *disk.capacity.get(dimension) else {
+                continue;
+            };
+            let contracts: Vec<(&str, Contract<f64>)> = tenants
+                .iter()
+                .flat_map(|checked| {
+                    let tenant = &checked.tenant;
+                    tenant
+                        .disk
+                        .iter()
+                        .filter(|contract| contract.device.number == disk.device.number)
+                        .filter_map(move |contract| {
+                            contract
+                                .limits
+                                .get(dimension)
+                                .map(|limit| (tenant.name.as_str(), limit))
+                        })
+                })
+                .collect();
+            let total: f64 = contracts.iter().map(|(_, limit)| limit.baseline).sum();
+            if exceeds(total, capacity) {
+                let message = format!(
+                    "disk {} baselines on {} add up to {}, more than its capacity of {}",
+                    dimension.key(),
+                    disk.device.name,
+                    format_io(dimension, total),
+                    format_io(dimension, capacity)
+                );
+                report_overcommitment(message, host, overcommit_span.clone(), diagnostics);
+            }
+            for (tenant, limit) in &contracts {
+                if exceeds(limit.burst, capacity) {
+                    diagnostics.warn(format!(
+                        "tenant `{tenant}`: the disk {} burst of {} on {} is more than its capacity of {}, so it cannot be reached",
+                        dimension.key(),
+                        format_io(dimension, limit.burst),
+                        disk.device.name,
+                        format_io(dimension, capacity)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn report_overcommitment(
+    message: String,
+    host: &HostConfig,
+    overcommit_span: Option<Span>,
+    diagnostics: &mut Diagnostics,
+) {
+    if host.allow_overcommit {
+        diagnostics.warn(format!(
+            "{message}; under full contention some tenants will get less than their baseline"
+        ));
+    } else {
+        diagnostics.error(
+            "host.allow_overcommit",
+            overcommit_span,
+            format!("{message}; lower the baselines or set `host.allow_overcommit = true`"),
+        );
+    }
+}
