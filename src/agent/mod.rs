@@ -900,6 +900,47 @@ mod tests {
         assert_eq!(successes, 1);
     }
 
+    fn io_max_rbps(host: &FakeHost, tenant: usize) -> Option<u64> {
+        let line = file(host, tenant, "io.max");
+        let value = line
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("rbps="))?;
+        value.parse().ok()
+    }
+
+    #[test]
+    fn disks_under_contention_get_io_max_below_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent) = agent_over(dir.path(), 4);
+        decide_once(&mut host, &mut agent);
+        let capacity = 50 * 1_048_576;
+        for tenant in 0..4 {
+            let rbps = io_max_rbps(&host, tenant).expect("an io.max line");
+            assert!(rbps < capacity, "t{tenant}: {rbps}");
+            assert!(rbps >= 10 * 1024, "t{tenant} below its baseline: {rbps}");
+        }
+        let text = agent.metrics.render();
+        assert!(
+            text.contains("qosd_resource_contended{device=\"254:0\",resource=\"disk\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn io_max_drift_is_put_back_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two tenants per disk, so that both are clamped.
+        let (mut host, mut agent) = agent_over(dir.path(), 4);
+        decide_once(&mut host, &mut agent);
+        let before = file(&host, 0, "io.max");
+        assert!(before.contains("rbps="), "{before}");
+        std::fs::write(host.tenant_dir(0).join("io.max"), "").unwrap();
+        host.advance().unwrap();
+        agent.tick();
+        assert_eq!(file(&host, 0, "io.max"), before);
+        assert_eq!(agent.metrics.drift_corrections.get(), 1);
+    }
+
     /// (A group removed while open only fails reads on a real cgroupfs, with
     /// ENODEV; a fake tree on tmpfs can only show a group that is absent.)
     #[test]
