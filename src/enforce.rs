@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use crate::cgroup::cpu::{self, CpuMax};
-use crate::cgroup::io::{self, DeviceNumber, IoMax};
+use crate::cgroup::io::{self, DeviceNumber, IoMax, IoWeightMode};
 use crate::cgroup::{Group, Result};
 
 /// The CPU knobs qosd sets on one tenant's group.
@@ -41,6 +41,7 @@ pub struct Enforcer {
     dry_run: bool,
     applied_cpu: HashMap<PathBuf, CpuLimits>,
     applied_io: HashMap<(PathBuf, DeviceNumber), IoMax>,
+    applied_io_weight: HashMap<PathBuf, u32>,
 }
 
 impl Enforcer {
@@ -103,11 +104,33 @@ impl Enforcer {
         Ok(done)
     }
 
+    /// The group's default io weight, where the device's scheduler or
+    /// iocost takes weights (`mode`); nothing to do otherwise.
+    pub fn apply_io_weight(
+        &mut self,
+        group: &Group,
+        mode: IoWeightMode,
+        desired: u32,
+    ) -> Result<Writes> {
+        let (Some(file), Some(current)) = (mode.weight_file(), io::read_mode_weight(group, mode)?)
+        else {
+            return Ok(Writes::default());
+        };
+        let last = self.applied_io_weight.get(group.path()).copied();
+        let done = self.reconcile(&group.path().join(file), current, desired, last, |weight| {
+            io::write_mode_weight(group, mode, weight)
+        })?;
+        self.applied_io_weight
+            .insert(group.path().to_path_buf(), desired);
+        Ok(done)
+    }
+
     /// Forgets what was applied to a group that vanished: if it comes back,
     /// its kernel defaults are a first write, not drift.
     pub fn forget(&mut self, group: &Group) {
         self.applied_cpu.remove(group.path());
         self.applied_io.retain(|(path, _), _| path != group.path());
+        self.applied_io_weight.remove(group.path());
     }
 
     /// Forgets a device that vanished: the kernel dropped its io.max lines.
@@ -120,6 +143,7 @@ impl Enforcer {
         let kept = |path: &PathBuf| groups.iter().any(|g| g.path() == path.as_path());
         self.applied_cpu.retain(|path, _| kept(path));
         self.applied_io.retain(|(path, _), _| kept(path));
+        self.applied_io_weight.retain(|path, _| kept(path));
     }
 
     /// Writes `desired` if the kernel holds something else; a value that

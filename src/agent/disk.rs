@@ -6,7 +6,9 @@
 use tracing::{info, warn};
 
 use super::{Agent, TenantState, log_limit_change};
-use crate::cgroup::io::{self, DeviceNumber, IoMax};
+use std::path::Path;
+
+use crate::cgroup::io::{self, DeviceNumber, IoMax, IoWeightMode};
 use crate::config::{Contract, DiskCapacity, IoDimension, IoDimensions};
 use crate::enforce::Writes;
 use crate::policy::{self, Claim, Resource};
@@ -59,11 +61,65 @@ impl Agent {
             .resource_contended
             .with_label_values(&["disk", label])
             .set(f64::from(u8::from(contended)));
+        let mode = self
+            .io_weight_modes
+            .get(&device)
+            .copied()
+            .unwrap_or(IoWeightMode::None);
         let mut done = Writes::default();
         for (slot, &index) in tenants.iter().enumerate() {
             done += self.apply_io(index, device, limits[slot]);
+            if mode != IoWeightMode::None {
+                done += self.apply_io_weight(index, device, mode);
+            }
         }
         done
+    }
+
+    /// Which weight-based controller each declared device has, said once
+    /// per (re)load: the weights then share a device between ticks too.
+    pub(super) fn detect_io_weight_modes(&mut self) {
+        let sys = Path::new("/sys");
+        self.io_weight_modes = self
+            .config
+            .host
+            .disks
+            .iter()
+            .map(|disk| {
+                let number = disk.device.number;
+                let mode = io::weight_mode(self.hierarchy.root(), number, sys);
+                info!("disk {} ({number}): io weights: {mode}", disk.device.name);
+                (number, mode)
+            })
+            .collect();
+    }
+
+    fn apply_io_weight(
+        &mut self,
+        index: usize,
+        device: DeviceNumber,
+        mode: IoWeightMode,
+    ) -> Writes {
+        let state = &self.tenants[index];
+        let Some(contract) = disk_contract(state, device) else {
+            return Writes::default();
+        };
+        let weight = IoDimension::ALL
+            .iter()
+            .find_map(|&dimension| *contract.get(dimension))
+            .map_or(1.0, |terms| terms.weight);
+        let range = mode
+            .weight_range()
+            .unwrap_or(io::WEIGHT_MIN..=io::WEIGHT_MAX);
+        let desired = ((weight * 100.0).round() as u32).clamp(*range.start(), *range.end());
+        match self.enforcer.apply_io_weight(&state.group, mode, desired) {
+            Ok(done) => done,
+            Err(error) => {
+                let name = state.tenant.name.clone();
+                self.group_failed(&name, &error);
+                Writes::default()
+            }
+        }
     }
 
     /// Runs the policy on one dimension of one device and records each

@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, error, info, warn};
 
 use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US, QUOTA_MIN_US};
-use crate::cgroup::io::DeviceNumber;
+use crate::cgroup::io::{DeviceNumber, IoWeightMode};
 use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
 use crate::config::IoDimension;
 use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
@@ -137,6 +137,9 @@ pub struct Agent {
     /// How device names are resolved (on reload, and when a device's node
     /// is made again); a fake one in tests.
     resolve_device: fn(&str) -> Result<DeviceNumber, String>,
+    /// Per declared device: whether `io.weight` (iocost) or `io.bfq.weight`
+    /// also shares it, or `io.max` alone.
+    io_weight_modes: HashMap<DeviceNumber, IoWeightMode>,
 }
 
 impl Agent {
@@ -163,6 +166,7 @@ impl Agent {
             disk_contended: HashMap::new(),
             missing_devices: HashSet::new(),
             resolve_device: config::resolve_block_device,
+            io_weight_modes: HashMap::new(),
         };
         agent.swap_config(config);
         agent
@@ -284,6 +288,7 @@ impl Agent {
         let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
         self.enforcer.retain(&groups);
         self.config = new;
+        self.detect_io_weight_modes();
     }
 
     /// One pass of the control loop. Never fails: every problem is logged
