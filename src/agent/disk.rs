@@ -214,7 +214,7 @@ impl Agent {
         capacity: f64,
     ) -> String {
         let load = format!(
-            "{}/{}",
+            "demand {} of {}",
             format_value(dimension, allocation.demand),
             format_value(dimension, capacity)
         );

@@ -296,3 +296,196 @@ metric() {
     curl -sf "http://${METRICS_ADDR:-127.0.0.1:9477}/metrics" |
         awk -v m="$1" 'index($0, m " ") == 1 { print $NF; exit }'
 }
+
+# --- disks -------------------------------------------------------------------
+
+# dev_majmin DEVICE: "MAJ:MIN" of a whole block device (/dev/vda or vda), from
+# sysfs. Forks; call it outside measurement windows.
+dev_majmin() {
+    local d
+    read -r d <"/sys/block/${1##*/}/dev" || return 1
+    echo "$d"
+}
+
+# io_stat_r CGROUP MAJ:MIN: the cgroup's io.stat counters for one device,
+# summed over its lines, into IO_RBYTES IO_WBYTES IO_RIOS IO_WIOS (0 when the
+# group or the line is missing, or before the group's first I/O). Builtins only.
+io_stat_r() {
+    local dev rest kv
+    IO_RBYTES=0 IO_WBYTES=0 IO_RIOS=0 IO_WIOS=0
+    [[ -r $CG/$1/io.stat ]] || return 0
+    while read -r dev rest; do
+        [[ $dev == "$2" ]] || continue
+        for kv in $rest; do
+            case $kv in
+                rbytes=*) IO_RBYTES=$((IO_RBYTES + ${kv#*=})) ;;
+                wbytes=*) IO_WBYTES=$((IO_WBYTES + ${kv#*=})) ;;
+                rios=*) IO_RIOS=$((IO_RIOS + ${kv#*=})) ;;
+                wios=*) IO_WIOS=$((IO_WIOS + ${kv#*=})) ;;
+            esac
+        done
+    done <"$CG/$1/io.stat" 2>/dev/null
+}
+
+# diskstats_r NAME: a whole device's counters from /proc/diskstats (e.g. vda)
+# into DISK_RBYTES DISK_WBYTES DISK_RIOS DISK_WIOS DISK_TICKS_MS (io_ticks:
+# milliseconds the device had I/O in flight). Builtins only.
+diskstats_r() {
+    local _maj _min name rios _rm rsec _rt wios _wm wsec _wt _inflight ticks _rest
+    DISK_RBYTES=0 DISK_WBYTES=0 DISK_RIOS=0 DISK_WIOS=0 DISK_TICKS_MS=0
+    while read -r _maj _min name rios _rm rsec _rt wios _wm wsec _wt _inflight ticks _rest; do
+        if [[ $name == "$1" ]]; then
+            DISK_RIOS=$rios DISK_WIOS=$wios DISK_TICKS_MS=$ticks
+            DISK_RBYTES=$((rsec * 512)) DISK_WBYTES=$((wsec * 512))
+            return 0
+        fi
+    done </proc/diskstats
+}
+
+# io_max_r CGROUP: the cgroup's io.max, its lines joined by "; " ("(none)"
+# when empty), into REPLY. Builtins only.
+io_max_r() {
+    local line
+    REPLY=
+    if [[ -r $CG/$1/io.max ]]; then
+        while read -r line; do
+            REPLY+=${REPLY:+; }$line
+        done <"$CG/$1/io.max"
+    fi
+    REPLY=${REPLY:-(none)}
+}
+
+# wait_io CGROUP MAJ:MIN KEY SECONDS: wait until the cgroup's io.stat KEY
+# (rbytes, wbytes, rios or wios) for the device is above zero (its workload
+# is up and doing I/O); non-zero on timeout. Builtins only.
+wait_io() {
+    local g=$1 dev=$2 key=$3 start=${EPOCHREALTIME/./} v
+    while ((${EPOCHREALTIME/./} - start < $4 * 1000000)); do
+        io_stat_r "$g" "$dev"
+        case $key in
+            rbytes) v=$IO_RBYTES ;; wbytes) v=$IO_WBYTES ;;
+            rios) v=$IO_RIOS ;; wios) v=$IO_WIOS ;;
+        esac
+        ((v > 0)) && return 0
+        fsleep 0.05
+    done
+    return 1
+}
+
+# cg_kill CGROUP: kill every process of a cgroup and wait until it is empty,
+# keeping the group (a tenant that goes idle, not one that goes away).
+cg_kill() {
+    local cg=$CG/$1 i _pid
+    [[ -d $cg ]] || return 0
+    echo 1 >"$cg/cgroup.kill"
+    for ((i = 0; i < 100; i++)); do
+        read -r _pid <"$cg/cgroup.procs" || return 0
+        fsleep 0.05
+    done
+    say "warning: $cg did not empty after cgroup.kill"
+    return 1
+}
+
+# start_io_sampler CSV MAJ:MIN DISK GROUP...: every 250 ms append one line to
+# CSV with the io.stat counters of each group for device MAJ:MIN and the
+# device's own counters from /proc/diskstats (DISK, e.g. vda):
+#   t_s, <g>_rbytes, <g>_wbytes, <g>_rios, <g>_wios (per group),
+#   dev_rbytes, dev_wbytes, dev_rios, dev_wios, dev_ticks_ms,
+#   then rates over the previous sample: <g>_rMiBps, <g>_wMiBps, <g>_riops,
+#   <g>_wiops (per group), dev_rMiBps, dev_wMiBps, dev_riops, dev_wiops,
+#   dev_util_pct
+# with t_s in seconds since $T0 (MiB = 1048576 bytes). Nothing in the loop
+# forks. Sets SAMPLER_PID (stop it with stop_sampler).
+start_io_sampler() {
+    local csv=$1 dev=$2 disk=$3
+    shift 3
+    local groups=("$@") g k
+    {
+        local header=t_s rates=
+        for g in "${groups[@]}" dev; do
+            for k in rbytes wbytes rios wios; do header+=",${g}_$k"; done
+            [[ $g == dev ]] && header+=",dev_ticks_ms"
+            for k in rMiBps wMiBps riops wiops; do rates+=",${g}_$k"; done
+        done
+        echo "$header$rates,dev_util_pct"
+    } >"$csv"
+    (
+        local prev_t=0 t dt line rates i j v
+        local -a cur prev=()
+        while :; do
+            t=${EPOCHREALTIME/./}
+            dt=$((t - prev_t))
+            milli_r $(((t - T0) / 1000))
+            line=$REPLY
+            cur=()
+            for g in "${groups[@]}"; do
+                io_stat_r "$g" "$dev"
+                cur+=("$IO_RBYTES" "$IO_WBYTES" "$IO_RIOS" "$IO_WIOS")
+            done
+            diskstats_r "$disk"
+            cur+=("$DISK_RBYTES" "$DISK_WBYTES" "$DISK_RIOS" "$DISK_WIOS" "$DISK_TICKS_MS")
+            rates=
+            for ((i = 0; i < ${#cur[@]}; i++)); do
+                line+=",${cur[i]}"
+                ((i == ${#cur[@]} - 1)) && break # ticks: the utilisation below
+                if ((prev_t == 0)); then
+                    rates+=,
+                    continue
+                fi
+                v=$((cur[i] - prev[i]))
+                j=$((i % 4))
+                if ((j < 2)); then
+                    milli_r $((v * 1000000000 / 1048576 / dt)) # MiB/s
+                else
+                    milli_r $((v * 1000000000 / dt)) # IO/s
+                fi
+                rates+=",$REPLY"
+            done
+            if ((prev_t > 0)); then
+                milli_r $(((cur[i] - prev[i]) * 100000000 / dt)) # % of wall time
+                rates+=",$REPLY"
+            else
+                rates+=,
+            fi
+            prev=("${cur[@]}")
+            prev_t=$t
+            echo "$line$rates" >>"$csv"
+            fsleep 0.25
+        done
+    ) &
+    SAMPLER_PID=$!
+    track "$SAMPLER_PID"
+}
+
+# rate_between CSV COLUMN FROM TO: mean rate per second of the counter COLUMN
+# (e.g. db_rbytes, backup_wios) between two times (seconds since T0), from the
+# first sample at or after FROM to the last one at or before TO; "nan" if the
+# window holds fewer than two samples.
+rate_between() {
+    awk -F, -v col="$2" -v from="$3" -v to="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+        $1 >= from && $1 <= to { if (t0 == "") { t0 = $1; u0 = $c } t1 = $1; u1 = $c }
+        END {
+            if (c == "" || t0 == "" || t1 <= t0) { print "nan"; exit }
+            printf "%.0f\n", (u1 - u0) / (t1 - t0)
+        }' "$1"
+}
+
+# time_to_rate CSV COLUMN START RATE: seconds from START until the counter
+# COLUMN's rate per second over a trailing window of >= 500 ms first reaches
+# RATE ("never"). Windows may begin before START (then they understate).
+time_to_rate() {
+    awk -F, -v col="$2" -v start="$3" -v want="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+        {
+            n++; t[n] = $1; u[n] = $c
+            if ($1 <= start) next
+            for (j = n - 1; j >= 1; j--) if (t[j] <= $1 - 0.5) break
+            if (j < 1) next
+            if ((u[n] - u[j]) / (t[n] - t[j]) >= want) { printf "%.2f\n", $1 - start; found = 1; exit }
+        }
+        END { if (!found) print "never" }' "$1"
+}
+
+# le A B: true when the decimal A <= B (false for "nan"/"never").
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && a + 0 <= b + 0) }'; }
