@@ -61,6 +61,8 @@ pub struct FakeHost {
     root: PathBuf,
     tenants: usize,
     ticks: u64,
+    /// Disks pulled out with `remove_disk` vanish from diskstats.
+    removed_disks: Vec<&'static str>,
 }
 
 const ONLINE_CPUS: u64 = 2;
@@ -71,6 +73,7 @@ impl FakeHost {
             root: root.to_path_buf(),
             tenants,
             ticks: 0,
+            removed_disks: Vec::new(),
         };
         fs::create_dir_all(host.cgroup_root())?;
         fs::create_dir_all(host.proc_root().join("pressure"))?;
@@ -141,6 +144,12 @@ impl FakeHost {
         resolve_fake_device
     }
 
+    /// The disk `device` ("254:16") leaves /proc/diskstats, as when it is
+    /// unplugged.
+    pub fn remove_disk(&mut self, device: &'static str) {
+        self.removed_disks.push(device);
+    }
+
     /// Moves every counter on by one second of a saturated host: odd
     /// tenants use twice what even ones do.
     pub fn advance(&mut self) -> io::Result<()> {
@@ -187,7 +196,10 @@ impl FakeHost {
         }
         let tenants = self.tenants as u64;
         let mut diskstats = String::new();
-        for (device, name) in DEVICES {
+        let present = DEVICES
+            .iter()
+            .filter(|(device, _)| !self.removed_disks.contains(device));
+        for (device, name) in present {
             let (major, minor) = device.split_once(':').unwrap_or(("0", "0"));
             let (sectors, count) = (tenants * bytes / 512, tenants * ios);
             let _ = writeln!(

@@ -96,3 +96,32 @@ fn run_names_a_missing_cpu_controller() {
     let said = stderr(&output);
     assert!(said.contains("cpu controller"), "{said}");
 }
+
+#[test]
+fn an_unknown_disk_fails_check_with_its_name_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[host.disks]]\ndevice = \"/dev/qosd-no-such-disk\"\nread_bps = \"50MiB/s\"\n",
+    );
+    let output = qosd(&["check", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains(&format!("{path}:2:")), "no file:line: {said}");
+    assert!(said.contains("/dev/qosd-no-such-disk"), "device not named: {said}");
+}
+
+#[test]
+fn calibrate_refuses_to_overwrite_a_device_without_consent() {
+    let output = qosd(&["calibrate", "--device", "/dev/null"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--overwrite-device"), "{}", stderr(&output));
+}
+
+#[test]
+fn calibrate_refuses_what_is_not_a_block_device() {
+    let output = qosd(&["calibrate", "--device", "/dev/null", "--read-only"]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains("/dev/null") && said.contains("not a block device"), "{said}");
+}

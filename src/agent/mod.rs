@@ -946,6 +946,36 @@ mod tests {
         assert_eq!(agent.metrics.drift_corrections.get(), 1);
     }
 
+    #[test]
+    fn a_vanished_disk_drops_its_limits_and_the_rest_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent) = agent_over(dir.path(), 4);
+        decide_once(&mut host, &mut agent);
+        let vdb = "254:16".parse().unwrap();
+        assert!(
+            agent.tenants[1]
+                .disk_limits
+                .keys()
+                .any(|(device, _)| *device == vdb)
+        );
+        host.remove_disk("254:16");
+        for _ in 0..3 {
+            host.advance().unwrap();
+            agent.tick();
+        }
+        assert!(agent.missing_devices.contains(&vdb));
+        assert!(
+            agent.tenants[1].disk_limits.is_empty(),
+            "limits on the gone disk kept"
+        );
+        assert!(
+            !agent.tenants[0].disk_limits.is_empty(),
+            "the other disk lost its limits"
+        );
+        assert!(agent.tenants.iter().all(|t| t.ready));
+        assert_eq!(agent.metrics.enforcement_errors.get(), 0);
+    }
+
     /// (A group removed while open only fails reads on a real cgroupfs, with
     /// ENODEV; a fake tree on tmpfs can only show a group that is absent.)
     #[test]
