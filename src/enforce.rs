@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tracing::{info, warn};
 
@@ -35,12 +35,20 @@ impl std::ops::AddAssign for Writes {
     }
 }
 
+/// The kernel's values are read back (to catch drift) on every this many
+/// ticks; between them, a value equal to what was applied last is taken as
+/// still in force. Reading back every tick was a third of a tick's cost, and
+/// drift is rare: it is put back within this many ticks.
+pub const DRIFT_CHECK_TICKS: u64 = 3;
+
 /// Remembers what it applied to each group, to tell drift from first writes.
 #[derive(Debug, Default)]
 pub struct Enforcer {
     dry_run: bool,
+    /// Counts `begin_tick` calls, for the drift checks.
+    ticks: u64,
     applied_cpu: HashMap<PathBuf, CpuLimits>,
-    applied_io: HashMap<(PathBuf, DeviceNumber), IoMax>,
+    applied_io: HashMap<PathBuf, HashMap<DeviceNumber, IoMax>>,
     applied_io_weight: HashMap<PathBuf, u32>,
 }
 
@@ -53,18 +61,31 @@ impl Enforcer {
         }
     }
 
+    /// Starts a tick: on every `DRIFT_CHECK_TICKS`th, values are read back.
+    pub fn begin_tick(&mut self) {
+        self.ticks += 1;
+    }
+
+    /// Whether `desired` may be taken as in force without reading the kernel.
+    fn trusted<T: PartialEq>(&self, last: Option<T>, desired: T) -> bool {
+        !self.ticks.is_multiple_of(DRIFT_CHECK_TICKS) && last == Some(desired)
+    }
+
     pub fn apply_cpu(&mut self, group: &Group, desired: CpuLimits) -> Result<Writes> {
         let last = self.applied_cpu.get(group.path()).copied();
+        if self.trusted(last, desired) {
+            return Ok(Writes::default());
+        }
         let mut done = Writes::default();
         done += self.reconcile(
-            &group.path().join("cpu.weight"),
+            (group, "cpu.weight"),
             cpu::read_weight(group)?,
             desired.weight,
             last.map(|l| l.weight),
             |weight| cpu::write_weight(group, weight),
         )?;
         done += self.reconcile(
-            &group.path().join("cpu.max"),
+            (group, "cpu.max"),
             cpu::read_max(group)?,
             desired.max,
             last.map(|l| l.max),
@@ -81,26 +102,32 @@ impl Enforcer {
         device: DeviceNumber,
         desired: IoMax,
     ) -> Result<Writes> {
-        let key = (group.path().to_path_buf(), device);
-        let last = self.applied_io.get(&key).copied();
+        let last = self
+            .applied_io
+            .get(group.path())
+            .and_then(|devices| devices.get(&device))
+            .copied();
+        if self.trusted(last, desired) {
+            return Ok(Writes::default());
+        }
         let current = io::read_max(group)?
             .get(&device)
             .copied()
             .unwrap_or(IoMax::UNLIMITED);
+        let line = |max| IoMaxLine { device, max };
         let done = self.reconcile(
-            &group.path().join("io.max"),
-            IoMaxLine {
-                device,
-                max: current,
-            },
-            IoMaxLine {
-                device,
-                max: desired,
-            },
-            last.map(|max| IoMaxLine { device, max }),
+            (group, "io.max"),
+            line(current),
+            line(desired),
+            last.map(line),
             |line| io::write_max(group, line.device, line.max),
         )?;
-        self.applied_io.insert(key, desired);
+        if last != Some(desired) {
+            self.applied_io
+                .entry(group.path().to_path_buf())
+                .or_default()
+                .insert(device, desired);
+        }
         Ok(done)
     }
 
@@ -112,12 +139,15 @@ impl Enforcer {
         mode: IoWeightMode,
         desired: u32,
     ) -> Result<Writes> {
+        let last = self.applied_io_weight.get(group.path()).copied();
+        if self.trusted(last, desired) {
+            return Ok(Writes::default());
+        }
         let (Some(file), Some(current)) = (mode.weight_file(), io::read_mode_weight(group, mode)?)
         else {
             return Ok(Writes::default());
         };
-        let last = self.applied_io_weight.get(group.path()).copied();
-        let done = self.reconcile(&group.path().join(file), current, desired, last, |weight| {
+        let done = self.reconcile((group, file), current, desired, last, |weight| {
             io::write_mode_weight(group, mode, weight)
         })?;
         self.applied_io_weight
@@ -129,20 +159,22 @@ impl Enforcer {
     /// its kernel defaults are a first write, not drift.
     pub fn forget(&mut self, group: &Group) {
         self.applied_cpu.remove(group.path());
-        self.applied_io.retain(|(path, _), _| path != group.path());
+        self.applied_io.remove(group.path());
         self.applied_io_weight.remove(group.path());
     }
 
     /// Forgets a device that vanished: the kernel dropped its io.max lines.
     pub fn forget_device(&mut self, device: DeviceNumber) {
-        self.applied_io.retain(|(_, number), _| *number != device);
+        for devices in self.applied_io.values_mut() {
+            devices.remove(&device);
+        }
     }
 
     /// Drops what we know of groups that are no longer tenants.
     pub fn retain(&mut self, groups: &[&Group]) {
         let kept = |path: &PathBuf| groups.iter().any(|g| g.path() == path.as_path());
         self.applied_cpu.retain(|path, _| kept(path));
-        self.applied_io.retain(|(path, _), _| kept(path));
+        self.applied_io.retain(|path, _| kept(path));
         self.applied_io_weight.retain(|path, _| kept(path));
     }
 
@@ -150,7 +182,7 @@ impl Enforcer {
     /// differs from what we applied last was changed behind our back.
     fn reconcile<T: Copy + PartialEq + Display>(
         &self,
-        path: &Path,
+        (group, file): (&Group, &str),
         current: T,
         desired: T,
         last_applied: Option<T>,
@@ -159,6 +191,8 @@ impl Enforcer {
         if current == desired {
             return Ok(Writes::default());
         }
+        // Built only when something is to be written: most ticks write nothing.
+        let path = group.path().join(file);
         if self.dry_run {
             if last_applied != Some(desired) {
                 info!(

@@ -189,13 +189,15 @@ impl Agent {
         for (&(slot, contract), &limit) in contracted.iter().zip(&allocation.limits) {
             let state = &mut self.tenants[tenants[slot]];
             let before = state.disk_limits.insert(key, limit);
-            let what = format!(
-                "{} {} on {}",
-                state.tenant.name,
-                dimension.key(),
-                disk.device.name
-            );
-            log_limit_change(&what, before, limit, contract, &why, |v| {
+            let what = || {
+                format!(
+                    "{} {} on {}",
+                    state.tenant.name,
+                    dimension.key(),
+                    disk.device.name
+                )
+            };
+            log_limit_change(what, before, limit, contract, &why, |v| {
                 format_value(dimension, v)
             });
             *io_max_field(&mut limits[slot], dimension) = (limit < resource.capacity)

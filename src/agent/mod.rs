@@ -352,6 +352,7 @@ impl Agent {
 
     /// Decides and enforces from the latest rates, if there are any yet.
     fn control(&mut self) {
+        self.enforcer.begin_tick();
         if let Some(rates) = self.rates.take() {
             self.control_cpu(&rates);
             self.control_disks(&rates);
@@ -543,16 +544,9 @@ impl Agent {
         };
         match self.enforcer.apply_cpu(&state.group, desired) {
             Ok(done) => {
-                let what = format!("{} cpu.max", state.tenant.name);
+                let what = || format!("{} cpu.max", state.tenant.name);
                 let cores = |v: f64| format!("{v:.2} cores");
-                log_limit_change(
-                    &what,
-                    state.cpu_limit,
-                    limit,
-                    in_cores(contract),
-                    why,
-                    cores,
-                );
+                log_limit_change(what, state.cpu_limit, limit, in_cores(contract), why, cores);
                 self.tenants[index].cpu_limit = Some(limit);
                 done
             }
@@ -703,7 +697,7 @@ const LOG_CHANGE_FRACTION: f64 = 0.005;
 /// Logs a limit set for the first time, clamped or released. `what` names
 /// the tenant and the knob ("batch cpu.max"); `show` formats a value.
 fn log_limit_change(
-    what: &str,
+    what: impl Fn() -> String,
     before: Option<f64>,
     after: f64,
     contract: Contract<f64>,
@@ -713,21 +707,24 @@ fn log_limit_change(
     let epsilon = LOG_CHANGE_FRACTION * contract.burst;
     match before {
         None => info!(
-            "set tenant {what} to {} (baseline {}, burst {}): {why}",
+            "set tenant {} to {} (baseline {}, burst {}): {why}",
+            what(),
             show(after),
             show(contract.baseline),
             show(contract.burst)
         ),
         Some(before) if after < before - epsilon => {
             info!(
-                "clamped tenant {what} to {} (was {}): {why}",
+                "clamped tenant {} to {} (was {}): {why}",
+                what(),
                 show(after),
                 show(before)
             )
         }
         Some(before) if after > before + epsilon => {
             info!(
-                "released tenant {what} to {} (was {}): {why}",
+                "released tenant {} to {} (was {}): {why}",
+                what(),
                 show(after),
                 show(before)
             )
@@ -823,6 +820,14 @@ mod tests {
         agent.tick();
     }
 
+    /// Drift is looked for on every `DRIFT_CHECK_TICKS`th tick.
+    fn tick_until_drift_checked(host: &mut FakeHost, agent: &mut Agent) {
+        for _ in 0..crate::enforce::DRIFT_CHECK_TICKS {
+            host.advance().unwrap();
+            agent.tick();
+        }
+    }
+
     fn quota_us(host: &FakeHost, tenant: usize) -> u64 {
         let max = file(host, tenant, "cpu.max");
         max.split_whitespace().next().unwrap().parse().unwrap()
@@ -860,8 +865,7 @@ mod tests {
         let (mut host, mut agent) = agent_over(dir.path(), 2);
         decide_once(&mut host, &mut agent);
         std::fs::write(host.tenant_dir(0).join("cpu.weight"), "100\n").unwrap();
-        host.advance().unwrap();
-        agent.tick();
+        tick_until_drift_checked(&mut host, &mut agent);
         assert_eq!(file(&host, 0, "cpu.weight"), "2");
         assert_eq!(agent.metrics.drift_corrections.get(), 1);
     }
@@ -940,8 +944,7 @@ mod tests {
         let before = file(&host, 0, "io.max");
         assert!(before.contains("rbps="), "{before}");
         std::fs::write(host.tenant_dir(0).join("io.max"), "").unwrap();
-        host.advance().unwrap();
-        agent.tick();
+        tick_until_drift_checked(&mut host, &mut agent);
         assert_eq!(file(&host, 0, "io.max"), before);
         assert_eq!(agent.metrics.drift_corrections.get(), 1);
     }

@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# Disk noisy neighbour on the QEMU-throttled virtio disk /dev/vda (52428800
+# B/s in all = 50 MiB/s), three ways in the same VM run (the emulated machine
+# is noisy: compare within one run):
+#   none    no limits;
+#   static  io.max written once at the baselines (what a systemd user would
+#           do with IOReadBandwidthMax=);
+#   qosd    the agent holds the contracts (it writes io.max itself).
+#
+# Two modes (tests/vm/scenarios/disk-iops-noisy-neighbour.sh sets the second):
+#   bps   sequential 64k direct reads (fio psync), contracts on read_bps:
+#         db     baseline 20 MiB/s, burst 50 MiB/s, one reader (offset 0);
+#         backup baseline 10 MiB/s, burst 50 MiB/s, four readers (offset 512M,
+#                100M apart); capacity 50 MiB/s (the QEMU throttle);
+#   iops  random 4k direct writes, contracts on write_iops, same jobs and
+#         regions. Under TCG the disk does far fewer IOPS than the byte
+#         throttle allows (the emulation, not the throttle, is the limit), so
+#         the capacity is measured first in the same run (all five jobs
+#         together; VM_IOPS_CAPACITY=N skips that) and the contracts derive
+#         from it: db baseline 40% (at most 75% of what its single job does
+#         alone), backup 20%, bursts = capacity (see calibrate_iops).
+#
+# Each way has the same phases (seconds from the way's start):
+#   1 backup alone   backup's jobs run alone (measured after a 2 s settle);
+#     db starts      db's job starts beside the bursting backup; we time how
+#                    long until db's rate over a trailing >= 500 ms window
+#                    reaches 90% of its baseline. (db's fio is started first,
+#                    before qosd and backup, and frozen with cgroup.freeze once
+#                    it does I/O, then thawed here, so fio's start-up is not
+#                    counted as qosd's reaction time);
+#   2 both           steady state after a 2 s reaction window;
+#   3 db stopped     db's processes are killed (its group stays, idle); we
+#                    time how long until backup is back above 80% of capacity
+#                    and measure it after a 2 s settle.
+# Rates come from each group's io.stat (rbytes or wios of the device's
+# MAJ:MIN line) over wall time, sampled every 250 ms without forking into
+# timeline-<way>.csv (with /proc/diskstats for the device as a whole).
+#
+# Checks (with qosd): db >= 90% of its baseline in phase 2; backup >= 90% of
+# capacity in phase 1; backup back above 80% of capacity within 2 ticks of db
+# stopping; db at 90% of its baseline within 2 ticks of starting; promtool
+# accepts /metrics. The no-limits and static numbers are reported, not
+# asserted (WARN when db is not visibly hurt without limits).
+#
+# Output (target/vm/out/<scenario>/): report.txt; timeline-<way>.csv;
+# knobs-<way>.txt (io.max of both groups in each phase, phase marks);
+# qosd.toml, qosd-check.txt, qosd.log, metrics-both.txt, metrics-end.txt,
+# promtool.txt; calibration.csv (iops mode).
+#
+# Knobs: VM_WAYS="none static qosd" (which ways to run), VM_ALONE_S=8,
+# VM_BOTH_S=7, VM_AFTER_S=7 (phase lengths), VM_IOPS_CAPACITY (iops mode).
+set -uo pipefail
+# shellcheck source=tests/vm/lib.sh
+. "$VM_REPO/tests/vm/lib.sh"
+require_guest
+cd /tmp || exit 1
+
+MODE=${DISK_MODE:-bps}
+WAYS=${VM_WAYS:-none static qosd}
+ALONE_S=${VM_ALONE_S:-8}
+BOTH_S=${VM_BOTH_S:-7}
+AFTER_S=${VM_AFTER_S:-7}
+SETTLE_S=2   # after backup starts, and after db stops, before measuring
+REACT_S=2    # db's reaction window before the steady "both" window
+TICK_MS=1000 # qosd's interval
+DEVICE=/dev/vda
+DISK=vda
+DEV=$(dev_majmin "$DISK") || { echo "no $DEVICE in the guest" >&2; exit 1; }
+CONFIG=/tmp/qosd.toml
+
+case $MODE in
+    bps)
+        KEY=rbytes          # io.stat counter measured
+        IOMAX_KEY=rbps      # io.max key of the static caps
+        DIM=read_bps        # qosd dimension
+        UNIT=MiB/s
+        CAP=52428800        # the QEMU throttle (50 MiB/s)
+        DB_BASE=20971520    # 20 MiB/s
+        BK_BASE=10485760    # 10 MiB/s
+        FIO_IO=(--rw=read --bs=64k)
+        WHAT="sequential 64k direct reads"
+        ;;
+    iops)
+        KEY=wios
+        IOMAX_KEY=wiops
+        DIM=write_iops
+        UNIT=IOPS
+        FIO_IO=(--rw=randwrite --bs=4k --norandommap --randrepeat=0)
+        WHAT="random 4k direct writes"
+        ;;
+    *) echo "unknown DISK_MODE $MODE" >&2; exit 1 ;;
+esac
+FIO_COMMON=(--filename="$DEVICE" --direct=1 --ioengine=psync --time_based --runtime=600 --eta=never "${FIO_IO[@]}")
+FIO_DB=(fio --name=db --offset=0 --size=400M --output=/tmp/fio-db.txt "${FIO_COMMON[@]}")
+FIO_BACKUP=(fio --name=backup --offset=512M --size=100M --offset_increment=100M --numjobs=4
+    --output=/tmp/fio-backup.txt "${FIO_COMMON[@]}")
+
+# Results, keyed "<way>.<name>" (e.g. qosd.both_db: a rate per second).
+declare -A R
+
+# mark VAR: seconds since T0 (x.yyy) into VAR, without forking.
+mark() {
+    milli_r $(((${EPOCHREALTIME/./} - T0) / 1000))
+    printf -v "$1" %s "$REPLY"
+}
+
+add_time() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a + b }'; }
+
+# pct N PERCENT: PERCENT% of N (integer).
+pct() { echo $(($1 * $2 / 100)); }
+
+# show RATE: a rate per second in the mode's unit (bytes as MiB/s).
+show() {
+    case $1 in
+        '' | nan | -) echo "${1:--}" ;;
+        *) if [[ $MODE == bps ]]; then awk -v v="$1" 'BEGIN { printf "%.2f", v / 1048576 }'; else echo "$1"; fi ;;
+    esac
+}
+
+# ticks SECONDS: "N.NN ticks (M ms)", or as given ("never", "-").
+ticks() {
+    case $1 in
+        never) echo "never" ;;
+        '' | -) echo "-" ;;
+        *) awk -v s="$1" -v t=$TICK_MS 'BEGIN { printf "%.2f ticks (%d ms)", s * 1000 / t, s * 1000 }' ;;
+    esac
+}
+
+write_config() {
+    local db_burst=$CAP bk_burst=$CAP cap=$CAP db=$DB_BASE bk=$BK_BASE
+    if [[ $MODE == bps ]]; then
+        cat >"$CONFIG" <<EOF
+[agent]
+interval = "1s"
+metrics_listen = "127.0.0.1:9477"
+[host]
+reserved_cpu = 0
+[[host.disks]]
+device = "$DEVICE"
+read_bps = "50MiB/s"
+write_bps = "50MiB/s"
+[tenants.db]
+cgroup = "db"
+disk = [{ device = "$DEVICE", read_bps = { baseline = "20MiB/s", burst = "50MiB/s" } }]
+[tenants.backup]
+cgroup = "backup"
+disk = [{ device = "$DEVICE", read_bps = { baseline = "10MiB/s", burst = "50MiB/s" } }]
+EOF
+    else
+        cat >"$CONFIG" <<EOF
+[agent]
+interval = "1s"
+metrics_listen = "127.0.0.1:9477"
+[host]
+reserved_cpu = 0
+[[host.disks]]
+device = "$DEVICE"
+write_iops = $cap
+[tenants.db]
+cgroup = "db"
+disk = [{ device = "$DEVICE", write_iops = { baseline = $db, burst = $db_burst } }]
+[tenants.backup]
+cgroup = "backup"
+disk = [{ device = "$DEVICE", write_iops = { baseline = $bk, burst = $bk_burst } }]
+EOF
+    fi
+    cp "$CONFIG" "$OUT/qosd.toml"
+}
+
+# IOPS capacity of the emulated disk, measured in this run (3 s each, after
+# a 1 s warm-up): db's single job alone, then all five jobs together (db's
+# and backup's, no limits); the capacity is that total, rounded down to 50.
+# db's baseline is 40% of it, but at most 75% of what its single job does
+# alone: under TCG one psync job is latency-bound (the emulation, not the
+# byte throttle, limits IOPS), and a baseline the workload cannot draw even
+# with the disk to itself would test fio, not qosd. backup's is 20%.
+# VM_IOPS_CAPACITY=N pins the capacity (and skips the db-alone cap).
+# Sets CAP, DB_BASE, BK_BASE.
+calibrate_iops() {
+    local csv=$OUT/calibration.csv a b c d single=0 total
+    if [[ -n ${VM_IOPS_CAPACITY:-} ]]; then
+        CAP=$VM_IOPS_CAPACITY
+        DB_BASE=$(pct "$CAP" 40)
+        R[cal.note]="capacity given: VM_IOPS_CAPACITY=$CAP"
+    else
+        say "=== calibration: random 4k write IOPS"
+        cg_fresh db
+        cg_fresh backup
+        T0=$(now_us)
+        start_io_sampler "$csv" "$DEV" "$DISK" db backup
+        cg_spawn db "${FIO_DB[@]}"
+        track "$LAST_PID"
+        wait_io db "$DEV" wios 20 || fail "calibration: db's fio did no I/O within 20 s"
+        fsleep 1
+        mark a
+        fsleep 3
+        mark b
+        cg_spawn backup "${FIO_BACKUP[@]}"
+        track "$LAST_PID"
+        wait_io backup "$DEV" wios 20 || fail "calibration: backup's fio did no I/O within 20 s"
+        fsleep 1
+        mark c
+        fsleep 3
+        mark d
+        cg_kill db
+        cg_kill backup
+        stop_sampler
+        cg_destroy db
+        cg_destroy backup
+        single=$(rate_between "$csv" db_wios "$a" "$b")
+        total=$(rate_between "$csv" dev_wios "$c" "$d")
+        if [[ ! $total =~ ^[0-9]+$ || ! $single =~ ^[0-9]+$ ]] || ((total < 100)); then
+            fail "calibration: could not measure the disk's write IOPS (db alone '$single', all '$total'; see $csv)"
+            total=100 single=100
+        fi
+        CAP=$((total / 50 * 50))
+        DB_BASE=$(pct "$CAP" 40)
+        (($(pct "$single" 75) < DB_BASE)) && DB_BASE=$(pct "$single" 75)
+        DB_BASE=$((DB_BASE / 50 * 50))
+        R[cal.note]="measured: db's 1 job alone $single IOPS; all 5 jobs $total IOPS -> capacity $CAP; db baseline min(40% capacity, 75% db alone)"
+    fi
+    BK_BASE=$(pct "$CAP" 20)
+    say "iops capacity $CAP, db baseline $DB_BASE, backup baseline $BK_BASE"
+}
+
+# iomax_snapshot LABEL: append io.max of both groups to IOMAX (builtins
+# only), for the report.
+iomax_snapshot() {
+    local g at
+    mark at
+    printf -v IOMAX '%s\n  %-32s' "$IOMAX" "$1 (t=${at}s):"
+    for g in db backup; do
+        io_max_r "$g"
+        printf -v IOMAX '%s %s [%s]' "$IOMAX" "$g" "$REPLY"
+    done
+}
+
+# SIGTERM qosd and record how it exited.
+stop_qosd() {
+    local key value _unit rc=0
+    if ! kill -0 "$QOSD_PID" 2>/dev/null; then
+        wait "$QOSD_PID"
+        rc=$?
+        fail "qosd died during the run (exit status $rc); log tail:"
+        tail -n 20 "$OUT/qosd.log" | tee -a "$REPORT"
+        R[qosd.exit]="died ($rc)"
+        return
+    fi
+    while read -r key value _unit; do
+        case $key in
+            VmRSS: | VmHWM:) R[qosd.${key%:}]=$value ;;
+        esac
+    done <"/proc/$QOSD_PID/status"
+    kill -TERM "$QOSD_PID" 2>/dev/null
+    wait "$QOSD_PID" || rc=$?
+    R[qosd.exit]=$rc
+}
+
+# run_way none|static|qosd: one pass over all phases; fills R[way.*].
+# Nothing forks inside a measurement window but the fio start of backup (the
+# analysis runs at the end).
+run_way() {
+    local way=$1 csv=$OUT/timeline-$1.csv
+    local t_alone t_db t_both t_both_end t_stop t_end half
+    say "=== way: $way"
+    cg_fresh db
+    cg_fresh backup
+    if [[ $way == static ]]; then
+        echo "$DEV $IOMAX_KEY=$DB_BASE" >"$CG/db/io.max" || fail "static: cannot write db's io.max"
+        echo "$DEV $IOMAX_KEY=$BK_BASE" >"$CG/backup/io.max" || fail "static: cannot write backup's io.max"
+    fi
+    T0=$(now_us)
+    start_io_sampler "$csv" "$DEV" "$DISK" db backup
+
+    # db's job, up and doing I/O, then frozen until "db starts".
+    cg_spawn db "${FIO_DB[@]}"
+    track "$LAST_PID"
+    wait_io db "$DEV" "$KEY" 20 || fail "$way: db's fio did no I/O within 20 s"
+    cg_freeze db 1
+    fsleep 1
+
+    if [[ $way == qosd ]]; then
+        write_config
+        if ! "$QOSD_BIN" check --config "$CONFIG" >"$OUT/qosd-check.txt" 2>&1; then
+            fail "qosd check rejected the config ($OUT/qosd.toml):"
+            tee -a "$REPORT" <"$OUT/qosd-check.txt"
+            stop_sampler
+            cg_destroy db
+            return 1
+        fi
+        start_qosd "$CONFIG" "$OUT/qosd.log" || { stop_sampler; cg_destroy db; return 1; }
+    fi
+
+    # Phase 1: backup alone.
+    IOMAX="$way: io.max of db and backup"
+    mark t_alone
+    cg_spawn backup "${FIO_BACKUP[@]}"
+    track "$LAST_PID"
+    half=$((ALONE_S / 2))
+    fsleep "$half"
+    iomax_snapshot "1 backup alone"
+    io_max_r backup
+    R[$way.alone_backup_iomax]=$REPLY
+    fsleep $((ALONE_S - half))
+
+    # db starts beside the bursting backup.
+    mark t_db
+    cg_freeze db 0
+    fsleep "$REACT_S"
+
+    # Phase 2: both, steady.
+    mark t_both
+    half=$((BOTH_S / 2))
+    fsleep "$half"
+    iomax_snapshot "2 both"
+    fsleep $((BOTH_S - half))
+    mark t_both_end
+    if [[ $way == qosd ]]; then
+        curl -s "http://127.0.0.1:9477/metrics" >"$OUT/metrics-both.txt"
+    fi
+
+    # Phase 3: db stops (its group stays, idle).
+    cg_kill db
+    mark t_stop
+    fsleep "$AFTER_S"
+    mark t_end
+    iomax_snapshot "3 db stopped (end)"
+
+    if [[ $way == qosd ]]; then
+        curl -s "http://127.0.0.1:9477/metrics" >"$OUT/metrics-end.txt"
+        stop_qosd
+    fi
+    stop_sampler
+    cg_destroy db
+    cg_destroy backup
+
+    # Analysis, from the timeline.
+    R[$way.alone_backup]=$(rate_between "$csv" "backup_$KEY" "$(add_time "$t_alone" $SETTLE_S)" "$t_db")
+    R[$way.react]=$(time_to_rate "$csv" "db_$KEY" "$t_db" "$(pct "$DB_BASE" 90)")
+    R[$way.both_db]=$(rate_between "$csv" "db_$KEY" "$t_both" "$t_both_end")
+    R[$way.both_backup]=$(rate_between "$csv" "backup_$KEY" "$t_both" "$t_both_end")
+    R[$way.both_dev]=$(rate_between "$csv" "dev_$KEY" "$t_both" "$t_both_end")
+    R[$way.after_backup]=$(rate_between "$csv" "backup_$KEY" "$(add_time "$t_stop" $SETTLE_S)" "$t_end")
+    R[$way.recover]=$(time_to_rate "$csv" "backup_$KEY" "$t_stop" "$(pct "$CAP" 80)")
+    {
+        echo "$IOMAX"
+        echo "  marks (s since way start): backup_start=$t_alone db_start=$t_db both=$t_both..$t_both_end db_stop=$t_stop end=$t_end"
+    } >"$OUT/knobs-$way.txt"
+    say "$way: backup alone $(show "${R[$way.alone_backup]}"); both: db $(show "${R[$way.both_db]}") backup $(show "${R[$way.both_backup]}"); db reached 90% after ${R[$way.react]} s; after: backup $(show "${R[$way.after_backup]}") (back after ${R[$way.recover]} s) $UNIT"
+}
+
+# tick_cost METRICS_FILE: mean of the qosd_tick_duration_seconds histogram.
+tick_cost() {
+    awk '/^qosd_tick_duration_seconds_sum/ { sum = $2 } /^qosd_tick_duration_seconds_count/ { n = $2 }
+        END { if (n > 0) printf "mean %.3f ms over %d ticks\n", 1000 * sum / n, n; else print "?" }' "$1"
+}
+
+# v WAY KEY: a result, or "-" when that way did not run.
+v() { echo "${R[$1.$2]:--}"; }
+# vs WAY KEY: a rate in the mode's unit.
+vs() { show "$(v "$1" "$2")"; }
+
+has_way() { [[ " $WAYS " == *" $1 "* ]]; }
+
+# row7 LABEL A B C D E F: one line of the side-by-side table.
+row7() { printf '%-28s | %-8s %-8s | %-8s %-8s | %-8s %-8s' "$@"; }
+
+print_report() {
+    local row
+    report "Disk noisy neighbour: $WHAT on $DEVICE ($DEV), contracts on $DIM; $UNIT from each group's io.stat $KEY"
+    if [[ $MODE == bps ]]; then
+        report "capacity 50 MiB/s (QEMU throttle 52428800 B/s); db: baseline 20, burst 50 (1 job); backup: baseline 10, burst 50 (4 jobs)"
+    else
+        report "capacity $CAP IOPS (${R[cal.note]:-}); db: baseline $DB_BASE, burst $CAP (1 job); backup: baseline $BK_BASE, burst $CAP (4 jobs)"
+    fi
+    report ""
+    report "$(printf '%-28s | %-17s | %-17s | %-17s' "phase ($UNIT)" 'no limits' 'static caps' 'qosd')"
+    report "$(row7 '' db backup db backup db backup)"
+    report "$(printf -- '-%.0s' {1..88})"
+    report "$(row7 '1 backup alone' - "$(vs none alone_backup)" - "$(vs static alone_backup)" - "$(vs qosd alone_backup)")"
+    report "$(row7 '2 both (steady)' "$(vs none both_db)" "$(vs none both_backup)" \
+        "$(vs static both_db)" "$(vs static both_backup)" "$(vs qosd both_db)" "$(vs qosd both_backup)")"
+    report "$(row7 '3 db stopped' - "$(vs none after_backup)" - "$(vs static after_backup)" - "$(vs qosd after_backup)")"
+    report "$(printf '%-28s | %-17s | %-17s | %-17s' '  device total in 2' "$(vs none both_dev)" "$(vs static both_dev)" "$(vs qosd both_dev)")"
+    report ""
+    report "Reaction times (interval 1 s; rates over a trailing >= 500 ms window, sampled every 250 ms):"
+    for row in none static qosd; do
+        has_way "$row" || continue
+        report "$(printf '  %-7s db starts -> db >= 90%% of baseline: %-26s db stops -> backup > 80%% of capacity: %s' \
+            "$row:" "$(ticks "$(v "$row" react)")" "$(ticks "$(v "$row" recover)")")"
+    done
+    report ""
+    for row in none static qosd; do
+        if [[ -f $OUT/knobs-$row.txt ]]; then report "$(cat "$OUT/knobs-$row.txt")"; fi
+    done
+    if [[ -n ${R[qosd.exit]:-} ]]; then
+        report "qosd exit status after SIGTERM: ${R[qosd.exit]}"
+        report "qosd memory before SIGTERM: VmRSS ${R[qosd.VmRSS]:-?} kB, peak VmHWM ${R[qosd.VmHWM]:-?} kB"
+        [[ -f $OUT/metrics-end.txt ]] && report "qosd tick cost in the VM: $(tick_cost "$OUT/metrics-end.txt")"
+    fi
+    report ""
+}
+
+check_results() {
+    local db90 cap90 cap80
+    db90=$(pct "$DB_BASE" 90)
+    cap90=$(pct "$CAP" 90)
+    cap80=$(pct "$CAP" 80)
+    if has_way none && ge "$(v none both_db)" "$(pct "$DB_BASE" 80)"; then
+        report "WARN: without limits db got $(vs none both_db) $UNIT beside backup (>= 80% of its baseline): the neighbour was not noisy enough to show the effect"
+    fi
+    has_way qosd || return 0
+    [[ -n ${R[qosd.both_db]:-} ]] || { fail "the qosd way did not complete"; return; }
+    if [[ -s $OUT/metrics-end.txt ]]; then
+        promtool check metrics <"$OUT/metrics-end.txt" >"$OUT/promtool.txt" 2>&1 ||
+            fail "promtool check metrics rejected the agent's /metrics (see $OUT/promtool.txt): $(head -n 3 "$OUT/promtool.txt")"
+    else
+        fail "no /metrics saved from qosd"
+    fi
+    ge "$(v qosd both_db)" "$db90" ||
+        fail "phase 2 with qosd: db got $(vs qosd both_db) $UNIT beside backup (want >= 90% of its baseline: $(show "$db90"))"
+    ge "$(v qosd alone_backup)" "$cap90" ||
+        fail "phase 1 with qosd: backup alone got $(vs qosd alone_backup) $UNIT (want >= 90% of capacity: $(show "$cap90"); backup's io.max mid-phase: $(v qosd alone_backup_iomax))"
+    le "$(v qosd recover)" 2.0 ||
+        fail "phase 3 with qosd: backup back above 80% of capacity ($(show "$cap80") $UNIT) after $(ticks "$(v qosd recover)") (want <= 2 ticks)"
+    le "$(v qosd react)" 2.0 ||
+        fail "db starting with qosd: db at 90% of its baseline ($(show "$db90") $UNIT) after $(ticks "$(v qosd react)") (want <= 2 ticks)"
+}
+
+main() {
+    : >"$REPORT"
+    echo +io +cpu >"$CG/cgroup.subtree_control"
+    [[ $MODE == iops ]] && calibrate_iops
+    local way
+    for way in $WAYS; do
+        run_way "$way" || say "way $way did not complete"
+    done
+    print_report
+    check_results
+    finish
+}
+
+main
