@@ -108,14 +108,21 @@ fn an_unknown_disk_fails_check_with_its_name_and_place() {
     assert_eq!(output.status.code(), Some(1));
     let said = stderr(&output);
     assert!(said.contains(&format!("{path}:2:")), "no file:line: {said}");
-    assert!(said.contains("/dev/qosd-no-such-disk"), "device not named: {said}");
+    assert!(
+        said.contains("/dev/qosd-no-such-disk"),
+        "device not named: {said}"
+    );
 }
 
 #[test]
 fn calibrate_refuses_to_overwrite_a_device_without_consent() {
     let output = qosd(&["calibrate", "--device", "/dev/null"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("--overwrite-device"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("--overwrite-device"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -123,5 +130,8 @@ fn calibrate_refuses_what_is_not_a_block_device() {
     let output = qosd(&["calibrate", "--device", "/dev/null", "--read-only"]);
     assert_eq!(output.status.code(), Some(1));
     let said = stderr(&output);
-    assert!(said.contains("/dev/null") && said.contains("not a block device"), "{said}");
+    assert!(
+        said.contains("/dev/null") && said.contains("not a block device"),
+        "{said}"
+    );
 }
