@@ -224,12 +224,21 @@ impl Metrics {
         }
     }
 
-    /// The series of one tenant on one device (`device` as configured).
-    pub fn tenant_disk(&self, tenant: &str, device: &str) -> TenantDiskSeries {
+    /// The series of one tenant on one device (`device` as configured);
+    /// per-dimension series only for the dimensions it has contracts on.
+    pub fn tenant_disk(
+        &self,
+        tenant: &str,
+        device: &str,
+        contracted: IoDimensions<bool>,
+    ) -> TenantDiskSeries {
         let pair = [tenant, device];
         let per_dimension = |family: &GaugeVec| {
             let gauge = |dimension: IoDimension| {
-                family.with_label_values(&[tenant, device, dimension.key()])
+                let labels = [tenant, device, dimension.key()];
+                contracted
+                    .get(dimension)
+                    .then(|| family.with_label_values(&labels))
             };
             IoDimensions {
                 read_bps: gauge(IoDimension::ReadBps),
@@ -318,9 +327,9 @@ pub struct TenantDiskSeries {
     pub written_bytes: Counter,
     pub read_ios: Counter,
     pub write_ios: Counter,
-    pub limit: IoDimensions<Gauge>,
-    pub baseline: IoDimensions<Gauge>,
-    pub burst: IoDimensions<Gauge>,
+    pub limit: IoDimensions<Option<Gauge>>,
+    pub baseline: IoDimensions<Option<Gauge>>,
+    pub burst: IoDimensions<Option<Gauge>>,
 }
 
 /// Creates and registers metric families, so each is named once.

@@ -15,8 +15,8 @@ use tracing::{debug, error, info, warn};
 use crate::cgroup::cpu::{CpuMax, DEFAULT_PERIOD_US, QUOTA_MIN_US};
 use crate::cgroup::io::{DeviceNumber, IoWeightMode};
 use crate::cgroup::{CgroupError, Controller, Group, Hierarchy};
-use crate::config::IoDimension;
 use crate::config::{self, Config, Contract, Cores, HostFacts, Tenant};
+use crate::config::{IoDimension, IoDimensions};
 use crate::enforce::{CpuLimits, Enforcer, Writes};
 use crate::metrics::{Metrics, TenantDiskSeries, TenantSeries};
 use crate::policy::{self, Allocation, Claim, Resource};
@@ -379,10 +379,16 @@ impl Agent {
             .disk
             .iter()
             .map(|c| {
-                (
-                    c.device.number,
-                    self.metrics.tenant_disk(&tenant.name, &c.device.name),
-                )
+                let contracted = IoDimensions {
+                    read_bps: c.limits.read_bps.is_some(),
+                    write_bps: c.limits.write_bps.is_some(),
+                    read_iops: c.limits.read_iops.is_some(),
+                    write_iops: c.limits.write_iops.is_some(),
+                };
+                let series = self
+                    .metrics
+                    .tenant_disk(&tenant.name, &c.device.name, contracted);
+                (c.device.number, series)
             })
             .collect()
     }
@@ -631,13 +637,17 @@ fn export_disks(state: &TenantState, tenant: &TenantRates, elapsed: Duration) {
             let Some(terms) = contract.limits.get(dimension) else {
                 continue;
             };
-            series.baseline.get(dimension).set(terms.baseline);
-            series.burst.get(dimension).set(terms.burst);
             let limit = state.disk_limits.get(&(*device, dimension)).copied();
-            series
-                .limit
-                .get(dimension)
-                .set(limit.unwrap_or(terms.burst));
+            let values = [
+                (&series.baseline, terms.baseline),
+                (&series.burst, terms.burst),
+                (&series.limit, limit.unwrap_or(terms.burst)),
+            ];
+            for (gauges, value) in values {
+                if let Some(gauge) = gauges.get(dimension) {
+                    gauge.set(value);
+                }
+            }
             let usage = *io.per_second.get(dimension);
             broken |=
                 policy::contract_broken(usage, terms.baseline, tenant.io_stall_fraction(elapsed));
