@@ -84,10 +84,17 @@ pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Al
     } else {
         claims.iter().map(|claim| claim.burst).collect()
     };
+    // Steps keep tenants from trading the resource back and forth; a tenant
+    // active alone has nobody to trade with, and gets its share at once.
+    let step = if active.iter().filter(|a| **a).count() > 1 {
+        RELAX_STEP_FRACTION * resource.capacity
+    } else {
+        f64::INFINITY
+    };
     let limits = claims
         .iter()
         .zip(targets)
-        .map(|(claim, target)| relax_in_steps(claim, target, resource.capacity))
+        .map(|(claim, target)| relax_in_steps(claim, target, step))
         .collect();
     let below_baseline = (0..claims.len())
         .filter(|&i| active[i] && claims[i].usage < claims[i].baseline)
@@ -213,11 +220,9 @@ pub fn water_fill(amount: f64, caps: &[f64], weights: &[f64]) -> Vec<f64> {
     given
 }
 
-fn relax_in_steps(claim: &Claim, target: f64, capacity: f64) -> f64 {
+fn relax_in_steps(claim: &Claim, target: f64, step: f64) -> f64 {
     let stepped = match claim.limit {
-        Some(previous) if target > previous => {
-            target.min(previous + RELAX_STEP_FRACTION * capacity)
-        }
+        Some(previous) if target > previous => target.min(previous + step),
         _ => target,
     };
     stepped.clamp(claim.baseline, claim.burst)
@@ -299,13 +304,30 @@ mod tests {
     }
 
     #[test]
-    fn a_clamped_tenant_relaxes_in_steps_when_the_victim_leaves() {
+    fn a_tenant_left_alone_gets_its_burst_at_once() {
         let claims = [
             claim(1.5, 2.0, 0.0, Some(1.5)),
             claim(0.5, 2.0, 0.5, Some(0.5)),
         ];
         let allocation = allocate(CPU2, &claims, true);
-        assert_eq!(allocation.limits[1], 0.5 + RELAX_STEP_FRACTION * 2.0);
+        assert_eq!(allocation.limits[1], 2.0);
+    }
+
+    #[test]
+    fn limits_relax_in_steps_while_others_are_active() {
+        let resource = Resource {
+            capacity: 10.0,
+            threshold: 0.9,
+            measured: 0.0,
+        };
+        // b was clamped at 1; a now wants less, so b may have 8, but only
+        // half the capacity more per tick.
+        let claims = [
+            claim(1.0, 10.0, 1.0, Some(9.0)),
+            claim(1.0, 10.0, 1.0, Some(1.0)),
+        ];
+        let allocation = allocate(resource, &claims, true);
+        assert_eq!(allocation.limits[1], 1.0 + RELAX_STEP_FRACTION * 10.0);
     }
 
     #[test]
