@@ -246,15 +246,7 @@ fn probe_device(path: &Path) -> Result<Device> {
         fs::metadata(path).map_err(|err| anyhow!("cannot calibrate {}: {err}", path.display()))?;
     let file_type = meta.file_type();
     if !file_type.is_block_device() {
-        let kind = if file_type.is_file() {
-            "a regular file"
-        } else if file_type.is_dir() {
-            "a directory"
-        } else if file_type.is_char_device() {
-            "a character device"
-        } else {
-            "not a device"
-        };
+        let kind = crate::config::file_kind(file_type);
         bail!(
             "cannot calibrate {}: it is {kind}, not a block device (give a disk such as /dev/sdb or /dev/nvme0n1)",
             path.display()

@@ -58,20 +58,10 @@ pub fn resolve_block_device(spec: &str) -> Result<DeviceNumber, String> {
     })?;
     let file_type = metadata.file_type();
     if !file_type.is_block_device() {
-        let kind = if file_type.is_file() {
-            "a regular file"
-        } else if file_type.is_dir() {
-            "a directory"
-        } else if file_type.is_char_device() {
-            "a character device"
-        } else if file_type.is_fifo() {
-            "a FIFO"
-        } else if file_type.is_socket() {
-            "a socket"
-        } else {
-            "another kind of file"
-        };
-        return Err(format!("not a block device (it is {kind})"));
+        return Err(format!(
+            "not a block device (it is {})",
+            file_kind(file_type)
+        ));
     }
     let rdev = metadata.rdev();
     let major = nix::sys::stat::major(rdev);
@@ -79,5 +69,22 @@ pub fn resolve_block_device(spec: &str) -> Result<DeviceNumber, String> {
     match (u32::try_from(major), u32::try_from(minor)) {
         (Ok(major), Ok(minor)) => Ok(DeviceNumber { major, minor }),
         _ => Err(format!("its device number {major}:{minor} is out of range")),
+    }
+}
+
+/// What a file that is not a block device is, for error messages.
+pub fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_file() {
+        "a regular file"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "another kind of file"
     }
 }

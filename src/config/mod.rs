@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use devices::{parse_device_number, resolve_block_device};
+pub use devices::{file_kind, parse_device_number, resolve_block_device};
 use diagnostics::Diagnostics;
 pub use units::{CoresError, RateError, format_bytes_per_second};
 
