@@ -472,15 +472,19 @@ rate_between() {
 }
 
 # time_to_rate CSV COLUMN START RATE: seconds from START until the counter
-# COLUMN's rate per second over a trailing window of >= 500 ms first reaches
-# RATE ("never"). Windows may begin before START (then they understate).
+# COLUMN's rate per second over the latest sample interval (>= RATE_WINDOW_S,
+# in practice one 250 ms sample) first reaches RATE ("never"). A longer window
+# would add its own length to every reaction: the throttled disk's rate is
+# steady enough to be read over one sample. Windows may begin before START
+# (then they understate).
+RATE_WINDOW_S=${VM_RATE_WINDOW_S:-0.2}
 time_to_rate() {
-    awk -F, -v col="$2" -v start="$3" -v want="$4" '
+    awk -F, -v col="$2" -v start="$3" -v want="$4" -v window="$RATE_WINDOW_S" '
         NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
         {
             n++; t[n] = $1; u[n] = $c
             if ($1 <= start) next
-            for (j = n - 1; j >= 1; j--) if (t[j] <= $1 - 0.5) break
+            for (j = n - 1; j >= 1; j--) if (t[j] <= $1 - window) break
             if (j < 1) next
             if ((u[n] - u[j]) / (t[n] - t[j]) >= want) { printf "%.2f\n", $1 - start; found = 1; exit }
         }

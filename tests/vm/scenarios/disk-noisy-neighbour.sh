@@ -23,7 +23,7 @@
 # Each way has the same phases (seconds from the way's start):
 #   1 backup alone   backup's jobs run alone (measured after a 2 s settle);
 #     db starts      db's job starts beside the bursting backup; we time how
-#                    long until db's rate over a trailing >= 500 ms window
+#                    long until db's rate over the latest 250 ms sample
 #                    reaches 90% of its baseline. (db's fio is started first,
 #                    before qosd and backup, and frozen with cgroup.freeze once
 #                    it does I/O, then thawed here, so fio's start-up is not
@@ -383,7 +383,7 @@ print_report() {
     report "$(row7 '3 db stopped' - "$(vs none after_backup)" - "$(vs static after_backup)" - "$(vs qosd after_backup)")"
     report "$(printf '%-28s | %-17s | %-17s | %-17s' '  device total in 2' "$(vs none both_dev)" "$(vs static both_dev)" "$(vs qosd both_dev)")"
     report ""
-    report "Reaction times (interval 1 s; rates over a trailing >= 500 ms window, sampled every 250 ms):"
+    report "Reaction times (interval 1 s; rates over the latest 250 ms sample interval):"
     for row in none static qosd; do
         has_way "$row" || continue
         report "$(printf '  %-7s db starts -> db >= 90%% of baseline: %-26s db stops -> backup > 80%% of capacity: %s' \
