@@ -188,12 +188,12 @@ pub fn rates(earlier: &Snapshot, later: &Snapshot) -> Rates {
         elapsed,
         host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
         host_cpu_stall_some_seconds: stall_delta(
-            earlier.host_cpu_pressure.map(|p| p.some),
-            later.host_cpu_pressure.map(|p| p.some),
+            some(earlier.host_cpu_pressure),
+            some(later.host_cpu_pressure),
         ),
         host_cpu_stall_full_seconds: stall_delta(
-            earlier.host_cpu_pressure.and_then(|p| p.full),
-            later.host_cpu_pressure.and_then(|p| p.full),
+            full(earlier.host_cpu_pressure),
+            full(later.host_cpu_pressure),
         ),
         devices: device_rates(&earlier.disks, &later.disks, seconds),
         tenants,
@@ -256,23 +256,11 @@ fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> Tena
         cpu_cores: ratio(cpu_seconds, seconds),
         cpu_seconds,
         cpu_throttled_seconds: usec_delta(before.cpu.throttled_usec, now.cpu.throttled_usec),
-        cpu_stall_some_seconds: stall_delta(
-            before.cpu_pressure.map(|p| p.some),
-            now.cpu_pressure.map(|p| p.some),
-        ),
-        cpu_stall_full_seconds: stall_delta(
-            before.cpu_pressure.and_then(|p| p.full),
-            now.cpu_pressure.and_then(|p| p.full),
-        ),
+        cpu_stall_some_seconds: stall_delta(some(before.cpu_pressure), some(now.cpu_pressure)),
+        cpu_stall_full_seconds: stall_delta(full(before.cpu_pressure), full(now.cpu_pressure)),
         io: io_rates(&before.io, &now.io, seconds),
-        io_stall_some_seconds: stall_delta(
-            before.io_pressure.map(|p| p.some),
-            now.io_pressure.map(|p| p.some),
-        ),
-        io_stall_full_seconds: stall_delta(
-            before.io_pressure.and_then(|p| p.full),
-            now.io_pressure.and_then(|p| p.full),
-        ),
+        io_stall_some_seconds: stall_delta(some(before.io_pressure), some(now.io_pressure)),
+        io_stall_full_seconds: stall_delta(full(before.io_pressure), full(now.io_pressure)),
     }
 }
 
@@ -284,6 +272,14 @@ fn host_busy_cores(before: &HostCpuStat, now: &HostCpuStat) -> f64 {
         .total_ticks
         .saturating_sub(before.times.total_ticks) as f64;
     ratio(busy, total) * f64::from(now.online_cpus)
+}
+
+fn some(pressure: Option<Pressure>) -> Option<PressureLine> {
+    pressure.map(|p| p.some)
+}
+
+fn full(pressure: Option<Pressure>) -> Option<PressureLine> {
+    pressure.and_then(|p| p.full)
 }
 
 fn stall_delta(before: Option<PressureLine>, now: Option<PressureLine>) -> f64 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
+use disks::{check_disk_capacity, report_overcommitment, validate_disk_contracts, validate_disks};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
 use super::schema::{
@@ -494,17 +494,7 @@ fn check_cpu_capacity(
             format_number(facts.online_cpus),
             format_number(host.reserved_cpu.get())
         );
-        if host.allow_overcommit {
-            diagnostics.warn(format!(
-                "{message}; under full contention some tenants will get less than their baseline"
-            ));
-        } else {
-            diagnostics.error(
-                "host.allow_overcommit",
-                overcommit_span,
-                format!("{message}; lower the baselines or set `host.allow_overcommit = true`"),
-            );
-        }
+        report_overcommitment(message, host, overcommit_span, diagnostics);
     }
     warn_about_unreachable_bursts(tenants, available, diagnostics);
 }

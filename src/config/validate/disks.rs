@@ -464,7 +464,8 @@ pub(super) fn check_disk_capacity(
     }
 }
 
-fn report_overcommitment(
+/// Overcommitted baselines: a warning, or an error where it is refused.
+pub(super) fn report_overcommitment(
     message: String,
     host: &HostConfig,
     overcommit_span: Option<Span>,
