@@ -287,6 +287,7 @@ impl Agent {
         }
         let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
         self.enforcer.retain(&groups);
+        self.tenants.iter().for_each(publish_contract);
         self.config = new;
         self.detect_io_weight_modes();
     }
@@ -585,15 +586,37 @@ impl Agent {
     }
 }
 
-fn export_tenant(state: &TenantState, rates: &Rates) {
-    let series = &state.series;
+/// The contract's series change only on reload, so they are set then, not
+/// every tick.
+fn publish_contract(state: &TenantState) {
     if let Some(contract) = state.tenant.cpu {
+        let series = &state.series;
         series.cpu_baseline_cores.set(contract.baseline.get());
         series.cpu_burst_cores.set(contract.burst.get());
         series
             .cpu_weight
             .set(f64::from(policy::cpu_weight(contract.weight)));
     }
+    for (contract, (_, series)) in state.tenant.disk.iter().zip(&state.disk_series) {
+        for dimension in IoDimension::ALL {
+            let Some(terms) = contract.limits.get(dimension) else {
+                continue;
+            };
+            let gauges = [
+                (&series.baseline, terms.baseline),
+                (&series.burst, terms.burst),
+            ];
+            for (gauge, value) in gauges {
+                if let Some(gauge) = gauge.get(dimension) {
+                    gauge.set(value);
+                }
+            }
+        }
+    }
+}
+
+fn export_tenant(state: &TenantState, rates: &Rates) {
+    let series = &state.series;
     if let Some(limit) = state.cpu_limit {
         series.cpu_limit_cores.set(limit);
     }
@@ -638,15 +661,8 @@ fn export_disks(state: &TenantState, tenant: &TenantRates, elapsed: Duration) {
                 continue;
             };
             let limit = state.disk_limits.get(&(*device, dimension)).copied();
-            let values = [
-                (&series.baseline, terms.baseline),
-                (&series.burst, terms.burst),
-                (&series.limit, limit.unwrap_or(terms.burst)),
-            ];
-            for (gauges, value) in values {
-                if let Some(gauge) = gauges.get(dimension) {
-                    gauge.set(value);
-                }
+            if let Some(gauge) = series.limit.get(dimension) {
+                gauge.set(limit.unwrap_or(terms.burst));
             }
             let usage = *io.per_second.get(dimension);
             broken |=
