@@ -30,7 +30,7 @@ fn agent_over(host: &FakeHost) -> Agent {
         loaded.config,
         metrics,
     )
-    .with_device_resolver(FakeHost::resolver())
+    .with_host_lookups(FakeHost::facts())
 }
 
 fn tick(c: &mut Criterion) {

@@ -136,12 +136,8 @@ impl FakeHost {
         HostFacts {
             online_cpus: ONLINE_CPUS as f64,
             resolve_device: resolve_fake_device,
+            find_interface: find_fake_interface,
         }
-    }
-
-    /// Resolves the fake disks' names, for `Agent::with_device_resolver`.
-    pub fn resolver() -> fn(&str) -> Result<DeviceNumber, String> {
-        resolve_fake_device
     }
 
     /// The disk `device` ("254:16") leaves /proc/diskstats, as when it is
@@ -215,6 +211,20 @@ impl FakeHost {
 
 /// The fake disks: number and name.
 const DEVICES: [(&str, &str); 2] = [("254:0", "vda"), ("254:16", "vdb")];
+
+/// The fake host's network interfaces.
+pub const INTERFACES: &[&str] = &["eth0", "veth-ctr"];
+
+/// Finds [`INTERFACES`], as `HostFacts::find_interface` does on a host.
+pub fn find_fake_interface(name: &str) -> Result<(), String> {
+    if INTERFACES.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "no network interface named {name} on the fake host"
+        ))
+    }
+}
 
 fn resolve_fake_device(spec: &str) -> Result<DeviceNumber, String> {
     DEVICES

@@ -32,7 +32,7 @@ fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
         loaded.config,
         metrics.clone(),
     )
-    .with_device_resolver(FakeHost::resolver());
+    .with_host_lookups(FakeHost::facts());
     for _ in 0..3 {
         agent.tick();
         host.advance().unwrap();

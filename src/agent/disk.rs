@@ -272,7 +272,7 @@ impl Agent {
                 state.disk_limits.retain(|(device, _), _| *device != number);
             }
         }
-        if let Ok(renumbered) = (self.resolve_device)(&name)
+        if let Ok(renumbered) = (self.host_lookups.resolve_device)(&name)
             && renumbered != number
         {
             info!("disk {name} is now {renumbered} (was {number})");

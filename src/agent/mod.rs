@@ -134,9 +134,10 @@ pub struct Agent {
     disk_contended: HashMap<(DeviceNumber, IoDimension), bool>,
     /// Declared devices absent from /proc/diskstats (said once).
     missing_devices: HashSet<DeviceNumber>,
-    /// How device names are resolved (on reload, and when a device's node
-    /// is made again); a fake one in tests.
-    resolve_device: fn(&str) -> Result<DeviceNumber, String>,
+    /// How devices and interfaces are looked up (on reload, and when a
+    /// device's node is made again); fake ones in tests. Its `online_cpus`
+    /// is not used: each reload reads the host's.
+    host_lookups: HostFacts,
     /// Per declared device: whether `io.weight` (iocost) or `io.bfq.weight`
     /// also shares it, or `io.max` alone.
     io_weight_modes: HashMap<DeviceNumber, IoWeightMode>,
@@ -165,7 +166,7 @@ impl Agent {
             cpu_contended: false,
             disk_contended: HashMap::new(),
             missing_devices: HashSet::new(),
-            resolve_device: config::resolve_block_device,
+            host_lookups: HostFacts::of_this_host(0.0),
             io_weight_modes: HashMap::new(),
         };
         agent.swap_config(config);
@@ -210,7 +211,7 @@ impl Agent {
         info!("reloading {}", path.display());
         let facts = |online_cpus| HostFacts {
             online_cpus,
-            resolve_device: self.resolve_device,
+            ..self.host_lookups
         };
         let loaded =
             online_cpus(&self.proc).and_then(|cpus| Ok(config::load(&path, &facts(cpus))?));
@@ -294,12 +295,10 @@ impl Agent {
 
     /// One pass of the control loop. Never fails: every problem is logged
     /// and counted, and the next tick tries again.
-    /// Resolves device names with `resolve` instead of the host's devices.
-    pub fn with_device_resolver(
-        mut self,
-        resolve: fn(&str) -> Result<DeviceNumber, String>,
-    ) -> Self {
-        self.resolve_device = resolve;
+    /// Looks devices and interfaces up with `lookups` (a fake host's)
+    /// instead of this host's.
+    pub fn with_host_lookups(mut self, lookups: HostFacts) -> Self {
+        self.host_lookups = lookups;
         self
     }
 
@@ -830,7 +829,7 @@ mod tests {
             config,
             metrics,
         )
-        .with_device_resolver(FakeHost::resolver());
+        .with_host_lookups(FakeHost::facts());
         (host, agent)
     }
 

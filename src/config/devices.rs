@@ -88,3 +88,21 @@ pub fn file_kind(file_type: std::fs::FileType) -> &'static str {
         "another kind of file"
     }
 }
+
+/// Whether `name` is a network interface of this host (its network
+/// namespace), from `/sys/class/net`.
+pub fn find_network_interface(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() < 16
+        && !name.contains(['/', ' '])
+        && name != "."
+        && name != "..";
+    if !valid {
+        return Err(format!("`{name}` is not a valid interface name"));
+    }
+    if Path::new("/sys/class/net").join(name).exists() {
+        Ok(())
+    } else {
+        Err(format!("no network interface named {name}"))
+    }
+}

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use devices::{file_kind, parse_device_number, resolve_block_device};
+pub use devices::{file_kind, find_network_interface, parse_device_number, resolve_block_device};
 use diagnostics::Diagnostics;
 pub use units::{CoresError, RateError, format_bytes_per_second};
 
@@ -63,6 +63,25 @@ impl BytesPerSecond {
     }
 }
 
+/// A bit rate in bits per second, as tc writes rates: parsed from a number of
+/// bits per second or a string like "100Mbit/s" (`k`, `M`, `G`, `T` are
+/// powers of 1000, `Ki`, `Mi`, `Gi`, `Ti` powers of 1024; `/s` is optional,
+/// so tc's own "100mbit" reads too). `Display` prints the largest unit that
+/// shows the value exactly (`100 Mbit/s`).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct BitsPerSecond(pub f64);
+
+impl BitsPerSecond {
+    pub fn get(self) -> f64 {
+        self.0
+    }
+
+    /// Whole bytes per second, as HTB holds rates (rounded down, at least 1).
+    pub fn bytes_per_second(self) -> u64 {
+        ((self.0 / 8.0).floor() as u64).max(1)
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -88,6 +107,29 @@ pub struct HostConfig {
     pub allow_overcommit: bool,
     /// `[[host.disks]]`, in file order; at most one entry per device.
     pub disks: Vec<DiskCapacity>,
+    /// `[[host.links]]`, in file order; at most one entry per interface.
+    pub links: Vec<LinkCapacity>,
+}
+
+/// `[[host.links]]`: a network interface whose egress qosd shapes, and its
+/// capacity. qosd owns the root qdisc of every link it declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkCapacity {
+    pub interface: String,
+    pub egress: BitsPerSecond,
+}
+
+/// One entry of a tenant's `net = [...]`: an egress contract on a link of
+/// `[[host.links]]`. The tenant's locally generated traffic is recognised by
+/// its cgroup; traffic forwarded from its own network namespace by the
+/// host-side veth it arrives on (`veth`), when the contract names one.
+/// `egress.weight` is the baseline in bits/s unless `weight = N` overrides it;
+/// it sets the tenant's share of spare capacity (the HTB quantum).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetContract {
+    pub interface: String,
+    pub veth: Option<String>,
+    pub egress: Contract<BitsPerSecond>,
 }
 
 pub use crate::cgroup::io::DeviceNumber;
@@ -188,6 +230,8 @@ pub struct Tenant {
     pub cpu: Option<Contract<Cores>>,
     /// At most one entry per device, each on a device of `[[host.disks]]`.
     pub disk: Vec<DiskContract>,
+    /// At most one entry per interface, each on a link of `[[host.links]]`.
+    pub net: Vec<NetContract>,
 }
 
 /// Baseline and burst of one resource. `weight` is resolved: the `weight = N`
@@ -214,6 +258,9 @@ pub struct HostFacts {
     /// Resolves a device as written (`"/dev/vda"` or `"254:0"`) to its number;
     /// the error says why not ("no such device"). Tests pass a fake one.
     pub resolve_device: fn(&str) -> Result<DeviceNumber, String>,
+    /// Whether a network interface exists (`Err` says why not: "no network
+    /// interface named eth9"). Tests pass a fake one.
+    pub find_interface: fn(&str) -> Result<(), String>,
 }
 
 impl HostFacts {
@@ -223,6 +270,7 @@ impl HostFacts {
         HostFacts {
             online_cpus,
             resolve_device: resolve_block_device,
+            find_interface: find_network_interface,
         }
     }
 }

@@ -28,6 +28,7 @@ fn fake_device(spec: &str) -> Result<DeviceNumber, String> {
 const DISKS: HostFacts = HostFacts {
     online_cpus: 2.0,
     resolve_device: fake_device,
+    find_interface: crate::testing::find_fake_interface,
 };
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {

@@ -211,6 +211,7 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
         reserved_cpu,
         contention_threshold,
         disks: Vec::new(),
+        links: Vec::new(),
         // Overcommitment is allowed unless refused: a warning is enough for a
         // host whose tenants rarely peak together.
         allow_overcommit: raw
@@ -310,6 +311,7 @@ fn validate_tenant(
         adopted: body.cgroup.is_some(),
         cpu,
         disk,
+        net: Vec::new(),
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
