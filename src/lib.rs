@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod config;
 pub mod enforce;
 pub mod metrics;
+pub mod net;
 pub mod policy;
 pub mod procfs;
 pub mod sample;
