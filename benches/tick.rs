@@ -21,6 +21,7 @@ fn agent_over(host: &FakeHost) -> Agent {
         config_path: PathBuf::from("bench.toml"),
         dry_run: false,
         once: false,
+        cleanup: false,
     };
     let metrics = Arc::new(Metrics::new().expect("metrics register"));
     Agent::new(

@@ -35,6 +35,10 @@ enum Command {
         /// Measure over one tick, apply the decision once and exit.
         #[arg(long)]
         once: bool,
+        /// On SIGTERM, remove qosd's qdiscs and its nftables table (`inet qosd`)
+        /// instead of leaving network shaping in force.
+        #[arg(long)]
+        cleanup: bool,
     },
     /// Validate a configuration file and summarise its tenants and contracts.
     ///
@@ -80,10 +84,12 @@ fn main() -> ExitCode {
             config,
             dry_run,
             once,
+            cleanup,
         } => run(qosd::agent::Options {
             config_path: config,
             dry_run,
             once,
+            cleanup,
         }),
         Command::Check { config } => check(&config),
         Command::Calibrate {

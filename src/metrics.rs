@@ -28,6 +28,15 @@ pub struct Metrics {
     pub disk_limit: GaugeVec,
     pub disk_baseline: GaugeVec,
     pub disk_burst: GaugeVec,
+    pub network_transmit_bytes: CounterVec,
+    pub network_transmit_packets: CounterVec,
+    pub network_dropped_packets: CounterVec,
+    pub network_overlimits: CounterVec,
+    pub network_baseline_bits: GaugeVec,
+    pub network_burst_bits: GaugeVec,
+    pub netns_transmit_bytes: CounterVec,
+    pub link_transmit_bytes: CounterVec,
+    pub shaper_invocations: IntCounterVec,
     pub below_baseline_seconds: CounterVec,
     pub resource_contended: GaugeVec,
     pub resource_capacity: GaugeVec,
@@ -48,6 +57,7 @@ const RESOURCE: &str = "resource";
 const DEVICE: &str = "device";
 const KIND: &str = "kind";
 const DIMENSION: &str = "dimension";
+const INTERFACE: &str = "interface";
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
@@ -124,6 +134,51 @@ impl Metrics {
                 "Contracted disk burst: bytes/s for *_bps, IOs/s for *_iops.",
                 &[TENANT, DEVICE, DIMENSION],
             )?,
+            network_transmit_bytes: reg.counters(
+                "qosd_tenant_network_transmit_bytes_total",
+                "Bytes the tenant sent through its HTB class on the link.",
+                &[TENANT, INTERFACE],
+            )?,
+            network_transmit_packets: reg.counters(
+                "qosd_tenant_network_transmit_packets_total",
+                "Packets the tenant sent through its HTB class on the link.",
+                &[TENANT, INTERFACE],
+            )?,
+            network_dropped_packets: reg.counters(
+                "qosd_tenant_network_dropped_packets_total",
+                "Packets of the tenant its HTB class dropped.",
+                &[TENANT, INTERFACE],
+            )?,
+            network_overlimits: reg.counters(
+                "qosd_tenant_network_overlimits_total",
+                "Times the tenant's HTB class was held back at its rate or ceil.",
+                &[TENANT, INTERFACE],
+            )?,
+            network_baseline_bits: reg.gauges(
+                "qosd_tenant_network_baseline_bits_per_second",
+                "Contracted egress baseline (the HTB class rate).",
+                &[TENANT, INTERFACE],
+            )?,
+            network_burst_bits: reg.gauges(
+                "qosd_tenant_network_burst_bits_per_second",
+                "Contracted egress burst (the HTB class ceil).",
+                &[TENANT, INTERFACE],
+            )?,
+            netns_transmit_bytes: reg.counters(
+                "qosd_tenant_netns_transmit_bytes_total",
+                "Bytes sent by the interfaces of the tenant's own network namespace (/proc/<pid>/net/dev).",
+                &[TENANT],
+            )?,
+            link_transmit_bytes: reg.counters(
+                "qosd_link_transmit_bytes_total",
+                "Bytes the link sent, all traffic (/proc/net/dev).",
+                &[INTERFACE],
+            )?,
+            shaper_invocations: reg.int_counters(
+                "qosd_network_shaper_invocations_total",
+                "tc and nft processes qosd started (none on a tick where nothing changed).",
+                &["tool"],
+            )?,
             below_baseline_seconds: reg.counters(
                 "qosd_tenant_below_baseline_seconds_total",
                 "Time the tenant wanted at least its baseline but got less: a broken contract.",
@@ -187,6 +242,9 @@ impl Metrics {
             .set(1.0);
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);
+        }
+        for tool in ["tc", "nft"] {
+            metrics.shaper_invocations.with_label_values(&[tool]);
         }
         Ok(metrics)
     }
@@ -258,6 +316,35 @@ impl Metrics {
         }
     }
 
+    /// The series of one tenant on one link.
+    pub fn tenant_net(&self, tenant: &str, interface: &str) -> TenantNetSeries {
+        let pair = [tenant, interface];
+        TenantNetSeries {
+            transmit_bytes: self.network_transmit_bytes.with_label_values(&pair),
+            transmit_packets: self.network_transmit_packets.with_label_values(&pair),
+            dropped_packets: self.network_dropped_packets.with_label_values(&pair),
+            overlimits: self.network_overlimits.with_label_values(&pair),
+            baseline_bits: self.network_baseline_bits.with_label_values(&pair),
+            burst_bits: self.network_burst_bits.with_label_values(&pair),
+        }
+    }
+
+    /// Drops a tenant's series on one link.
+    pub fn forget_tenant_net(&self, tenant: &str, interface: &str) {
+        let counters = [
+            &self.network_transmit_bytes,
+            &self.network_transmit_packets,
+            &self.network_dropped_packets,
+            &self.network_overlimits,
+        ];
+        for family in counters {
+            let _ = family.remove_label_values(&[tenant, interface]);
+        }
+        for family in [&self.network_baseline_bits, &self.network_burst_bits] {
+            let _ = family.remove_label_values(&[tenant, interface]);
+        }
+    }
+
     /// Drops a tenant's series on one device.
     pub fn forget_tenant_disk(&self, tenant: &str, device: &str) {
         for family in [
@@ -297,7 +384,8 @@ impl Metrics {
                 .pressure_stall_seconds
                 .remove_label_values(&[tenant, "cpu", kind]);
         }
-        for resource in ["cpu", "disk"] {
+        let _ = self.netns_transmit_bytes.remove_label_values(&[tenant]);
+        for resource in ["cpu", "disk", "network"] {
             let _ = self
                 .below_baseline_seconds
                 .remove_label_values(&[tenant, resource]);
@@ -318,6 +406,17 @@ pub struct TenantSeries {
     pub cpu_stall_full_seconds: Counter,
     pub cpu_below_baseline_seconds: Counter,
     pub disk_below_baseline_seconds: Counter,
+}
+
+/// One tenant's series on one link.
+#[derive(Clone)]
+pub struct TenantNetSeries {
+    pub transmit_bytes: Counter,
+    pub transmit_packets: Counter,
+    pub dropped_packets: Counter,
+    pub overlimits: Counter,
+    pub baseline_bits: Gauge,
+    pub burst_bits: Gauge,
 }
 
 /// One tenant's series on one device.

@@ -24,6 +24,7 @@ fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
         config_path: PathBuf::from("t.toml"),
         dry_run: false,
         once: false,
+        cleanup: false,
     };
     let mut agent = Agent::new(
         options,

@@ -27,12 +27,16 @@ use crate::sample::{self, Rates, Snapshot, TenantRates, Wanted};
 const CONTROLLERS: &[Controller] = &[Controller::Cpu];
 
 mod disk;
+mod net;
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub config_path: PathBuf,
     pub dry_run: bool,
     pub once: bool,
+    /// On shutdown, remove qosd's qdiscs and nftables table (by default
+    /// shaping stays in force, like every other limit).
+    pub cleanup: bool,
 }
 
 /// Runs the agent until SIGTERM/SIGINT (or after one tick with `once`).
@@ -141,6 +145,7 @@ pub struct Agent {
     /// Per declared device: whether `io.weight` (iocost) or `io.bfq.weight`
     /// also shares it, or `io.max` alone.
     io_weight_modes: HashMap<DeviceNumber, IoWeightMode>,
+    net: net::NetControl,
 }
 
 impl Agent {
@@ -152,6 +157,8 @@ impl Agent {
         metrics: Arc<Metrics>,
     ) -> Self {
         let enforcer = Enforcer::new(options.dry_run);
+        let shaper = Box::new(crate::net::SystemShaper::default());
+        let network = crate::net::Network::new(shaper, options.dry_run);
         let mut agent = Agent {
             options,
             proc,
@@ -168,6 +175,7 @@ impl Agent {
             missing_devices: HashSet::new(),
             host_lookups: HostFacts::of_this_host(0.0),
             io_weight_modes: HashMap::new(),
+            net: net::NetControl::new(network),
         };
         agent.swap_config(config);
         agent
@@ -202,6 +210,9 @@ impl Agent {
             }
         }
         notify(&[NotifyState::Stopping]);
+        if self.options.cleanup {
+            self.net.network.clean_up();
+        }
         info!("qosd stopping; limits stay in place");
         Ok(())
     }
@@ -224,6 +235,7 @@ impl Agent {
                 // Applied now, on the latest rates, not a tick later.
                 self.prepare_groups();
                 self.control();
+                self.control_network();
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])
@@ -289,12 +301,20 @@ impl Agent {
         let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
         self.enforcer.retain(&groups);
         self.tenants.iter().for_each(publish_contract);
+        self.net.reloaded(&new, &self.metrics);
         self.config = new;
         self.detect_io_weight_modes();
     }
 
     /// One pass of the control loop. Never fails: every problem is logged
     /// and counted, and the next tick tries again.
+    /// Shapes the network with `shaper` (a fake one in tests).
+    pub fn with_shaper(mut self, shaper: Box<dyn crate::net::Shaper>) -> Self {
+        let network = crate::net::Network::new(shaper, self.options.dry_run);
+        self.net = net::NetControl::new(network);
+        self
+    }
+
     /// Looks devices and interfaces up with `lookups` (a fake host's)
     /// instead of this host's.
     pub fn with_host_lookups(mut self, lookups: HostFacts) -> Self {
@@ -317,6 +337,9 @@ impl Agent {
             self.control();
             self.export();
         }
+        // Not held back by the first tick: HTB holds the contracts without
+        // rates, so the tree is built at start-up.
+        self.control_network();
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());
@@ -820,6 +843,7 @@ mod tests {
             config_path,
             dry_run: false,
             once: false,
+            cleanup: false,
         };
         let metrics = Arc::new(Metrics::new().unwrap());
         let agent = Agent::new(
