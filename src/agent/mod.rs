@@ -1057,4 +1057,56 @@ mod tests {
         assert_eq!(file(&host, 0, "cpu.weight"), "100\n");
         assert_eq!(agent.metrics.enforcement_writes.get(), 0);
     }
+
+    /// The fake host's config with a 40 Mbit/s link `eth0` and egress
+    /// contracts for tenants 0 and 1, shaped by a fake kernel.
+    fn agent_with_link(dir: &std::path::Path) -> (FakeHost, Agent, crate::net::fake::FakeShaper) {
+        let (host, agent) = agent_over(dir, 2);
+        let mut text = host.config_toml();
+        for (tenant, baseline) in [(0, "25Mbit/s"), (1, "5Mbit/s")] {
+            let key = format!("cgroup = \"t{tenant}\"\n");
+            let contract = format!(
+                "{key}net = [{{ interface = \"eth0\", egress = {{ baseline = \"{baseline}\", burst = \"40Mbit/s\" }} }}]\n"
+            );
+            text = text.replace(&key, &contract);
+        }
+        text.push_str("\n[[host.links]]\ninterface = \"eth0\"\negress = \"40Mbit/s\"\n");
+        std::fs::write(&agent.options.config_path, &text).unwrap();
+        let config = config::load(&agent.options.config_path, &FakeHost::facts()).unwrap().config;
+        let shaper = crate::net::fake::FakeShaper::default();
+        shaper.kernel.lock().unwrap().add_link("eth0");
+        let mut agent = agent.with_shaper(Box::new(shaper.clone()));
+        agent.swap_config(config);
+        (host, agent, shaper)
+    }
+
+    #[test]
+    fn links_are_shaped_from_the_first_tick_counted_and_repaired() {
+        use crate::net::Handle;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent, shaper) = agent_with_link(dir.path());
+        agent.tick();
+        {
+            let kernel = shaper.kernel.lock().unwrap();
+            let api = kernel.links["eth0"].class(Handle::new(1, 0x10)).unwrap();
+            assert_eq!((api.rate, api.ceil), (3_125_000, 5_000_000));
+            let table = kernel.table.as_deref().unwrap();
+            assert!(table.contains("socket cgroupv2 level 1 \"t1\" meta priority set 1:11"), "{table}");
+        }
+        shaper.kernel.lock().unwrap().send("eth0", Handle::new(1, 0x10), 30_000);
+        host.advance().unwrap();
+        agent.tick();
+        let sent = agent.metrics.network_transmit_bytes.with_label_values(&["t0", "eth0"]);
+        assert_eq!(sent.get(), 30_000.0);
+        let baseline = agent.metrics.network_baseline_bits.with_label_values(&["t0", "eth0"]);
+        assert_eq!(baseline.get(), 25e6);
+        let tc_runs = || agent.metrics.shaper_invocations.with_label_values(&["tc"]).get();
+        assert_eq!(tc_runs(), 1, "a quiet tick runs no tc");
+        shaper.kernel.lock().unwrap().links.get_mut("eth0").unwrap().qdiscs.clear();
+        let drift_before = agent.metrics.drift_corrections.get();
+        agent.tick();
+        assert_eq!(agent.metrics.drift_corrections.get(), drift_before + 1);
+        assert_eq!(agent.metrics.shaper_invocations.with_label_values(&["tc"]).get(), 2);
+        assert!(!shaper.kernel.lock().unwrap().links["eth0"].qdiscs.is_empty());
+    }
 }
