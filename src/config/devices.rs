@@ -1,5 +1,5 @@
-//! Block devices as the file names them: a path ("/dev/vda") or a device
-//! number ("254:0").
+//! Block devices as the file names them (a path, "/dev/vda", or a device
+//! number, "254:0"), and network interfaces ("eth0").
 
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -89,17 +89,35 @@ pub fn file_kind(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Whether `name` is a network interface of this host (its network
-/// namespace), from `/sys/class/net`.
-pub fn find_network_interface(name: &str) -> Result<(), String> {
+/// Longest network interface name the kernel accepts, in bytes (IFNAMSIZ
+/// less the terminating NUL).
+const MAX_INTERFACE_NAME_BYTES: usize = 15;
+
+/// Whether `name` is a name the kernel accepts for a network interface
+/// (`dev_valid_name`): 1 to 15 bytes, not `.` or `..`, without `/`, `:`,
+/// whitespace or NUL. The message says what is wrong.
+pub fn check_interface_name(name: &str) -> Result<(), String> {
+    let forbidden = |c: char| c == '/' || c == ':' || c == '\0' || c.is_ascii_whitespace();
     let valid = !name.is_empty()
-        && name.len() < 16
-        && !name.contains(['/', ' '])
+        && name.len() <= MAX_INTERFACE_NAME_BYTES
+        && !name.contains(forbidden)
         && name != "."
         && name != "..";
-    if !valid {
-        return Err(format!("`{name}` is not a valid interface name"));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid interface name: write 1 to {MAX_INTERFACE_NAME_BYTES} \
+             characters without `/`, `:` or spaces, as `ip link` shows it (such as \"eth0\")"
+        ))
     }
+}
+
+/// Whether `name` is a network interface of this host (its network
+/// namespace), from `/sys/class/net`. The error names it: "no network
+/// interface named eth9", or why the name is not valid.
+pub fn find_network_interface(name: &str) -> Result<(), String> {
+    check_interface_name(name)?;
     if Path::new("/sys/class/net").join(name).exists() {
         Ok(())
     } else {

@@ -5,8 +5,9 @@
 //! 1. `toml` parses the text into a span-preserving tree (syntax errors stop here).
 //! 2. [`schema`] decodes each section and each tenant with serde into *raw*
 //!    types that keep the text's spans. Sections, tenants and list entries
-//!    (`[[host.disks]]`, a tenant's `disk = [...]`) are decoded one by one so
-//!    a mistake in one does not hide the mistakes in the others.
+//!    (`[[host.disks]]`, `[[host.links]]`, a tenant's `disk = [...]` and
+//!    `net = [...]`) are decoded one by one so a mistake in one does not hide
+//!    the mistakes in the others.
 //! 3. [`validate`] turns the raw types into [`Config`]: units, ranges, paths,
 //!    cross-checks (baseline ≤ burst, overcommitment), collecting every error.
 //! 4. [`diagnostics`] renders the errors like a compiler:
@@ -25,9 +26,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use devices::{file_kind, find_network_interface, parse_device_number, resolve_block_device};
+pub use devices::{
+    check_interface_name, file_kind, find_network_interface, parse_device_number,
+    resolve_block_device,
+};
 use diagnostics::Diagnostics;
-pub use units::{CoresError, RateError, format_bytes_per_second};
+pub use units::{CoresError, RateError, format_bits_per_second, format_bytes_per_second};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
@@ -66,8 +70,14 @@ impl BytesPerSecond {
 /// A bit rate in bits per second, as tc writes rates: parsed from a number of
 /// bits per second or a string like "100Mbit/s" (`k`, `M`, `G`, `T` are
 /// powers of 1000, `Ki`, `Mi`, `Gi`, `Ti` powers of 1024; `/s` is optional,
-/// so tc's own "100mbit" reads too). `Display` prints the largest unit that
-/// shows the value exactly (`100 Mbit/s`).
+/// and prefixes are read in any case, so tc's own "100mbit" reads too).
+///
+/// `"100Mbit/s".parse::<BitsPerSecond>()` accepts the same strings as the
+/// configuration file; a byte rate ("10MB/s", "10MiB/s", tc's "10mbps") is
+/// refused with the same rate in bits as a hint. [`BitsPerSecond::new`]
+/// checks a plain number. `Display` prints the largest unit in which the
+/// value is a whole number (`100 Mbit/s`, `1 Gbit/s`, `1500 bit/s`), like
+/// [`format_bits_per_second`].
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct BitsPerSecond(pub f64);
 

@@ -3,10 +3,10 @@
 //! point at them.
 //!
 //! Keys that DESIGN.md describes but this version does not implement yet
-//! (`memory`, `net`, `match`, `host.links`) are part of the schema as untyped
-//! values: that way validation can say "not supported yet" instead of
-//! "unknown key", and implementing one later means giving its field a real
-//! type here (as `disk` and `host.disks` have).
+//! (`memory`, `match`) are part of the schema as untyped values: that way
+//! validation can say "not supported yet" instead of "unknown key", and
+//! implementing one later means giving its field a real type here (as `disk`,
+//! `net`, `host.disks` and `host.links` have).
 
 use std::fmt;
 
@@ -32,6 +32,11 @@ pub(super) struct RawConfig {
     /// declared devices are unknown, and checking the tenants' disks against
     /// them would only add noise.
     pub disks_decoded: bool,
+    /// `[[host.links]]`, decoded entry by entry like the disks.
+    pub links: Vec<Listed<RawLinkCapacity>>,
+    /// False when some `[[host.links]]` entry failed to decode (see
+    /// `disks_decoded`).
+    pub links_decoded: bool,
     pub tenants: Vec<RawTenantEntry>,
     pub complete: bool,
 }
@@ -55,25 +60,28 @@ pub(super) struct RawHost {
     /// here so that serde accepts it and suggests it for a typo.
     #[expect(dead_code, reason = "only the key's name is used")]
     pub disks: Option<IgnoredAny>,
-    /// Not implemented yet: `[[host.links]]` interface capacities.
-    pub links: Option<Spanned<toml::Value>>,
+    /// `[[host.links]]`, decoded on its own into [`RawConfig::links`].
+    #[expect(dead_code, reason = "only the key's name is used")]
+    pub links: Option<IgnoredAny>,
 }
 
 /// One `[tenants.NAME]` table with its name. `body` is `None` when the table
 /// did not decode (that error is already recorded); the name is still checked.
-/// `disk` is decoded entry by entry, apart from the body.
+/// `disk` and `net` are decoded entry by entry, apart from the body.
 #[derive(Debug)]
 pub(super) struct RawTenantEntry {
     pub name: Spanned<String>,
     pub body: Option<RawTenant>,
     /// The entries of `disk = [...]` that decoded.
     pub disk: Vec<Listed<RawDiskContract>>,
+    /// The entries of `net = [...]` that decoded.
+    pub net: Vec<Listed<RawNetContract>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu` and `disk` keys"
+    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu`, `disk` and `net` keys"
 )]
 pub(super) struct RawTenant {
     pub cgroup: Option<Spanned<PathText>>,
@@ -84,8 +92,10 @@ pub(super) struct RawTenant {
     /// its own into [`RawTenantEntry::disk`].
     #[expect(dead_code, reason = "only the key's name is used")]
     pub disk: Option<IgnoredAny>,
-    /// Not implemented yet: per-interface `net = [{ interface = ..., egress = {...} }]`.
-    pub net: Option<Spanned<toml::Value>>,
+    /// Per-interface `net = [{ interface = ..., egress = {...} }]`, decoded
+    /// on its own into [`RawTenantEntry::net`].
+    #[expect(dead_code, reason = "only the key's name is used")]
+    pub net: Option<IgnoredAny>,
     /// Not implemented yet: classify processes by user or command.
     #[serde(rename = "match")]
     pub match_processes: Option<Spanned<toml::Value>>,
@@ -196,6 +206,45 @@ impl RawDiskContract {
             IoDimension::WriteIops => view(&self.write_iops),
         }
     }
+}
+
+/// One `[[host.links]]` entry: an interface and its egress capacity.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a `[[host.links]]` table with an `interface` and its capacity, such as `{ interface = "eth0", egress = "1Gbit/s" }`"#
+)]
+pub(super) struct RawLinkCapacity {
+    pub interface: Spanned<InterfaceText>,
+    pub egress: Spanned<BitRate>,
+}
+
+/// One entry of a tenant's `net = [...]`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a net contract table such as `{ interface = "eth0", egress = { baseline = "100Mbit/s", burst = "1Gbit/s" } }`"#
+)]
+pub(super) struct RawNetContract {
+    pub interface: Spanned<InterfaceText>,
+    pub egress: Spanned<RawEgressLimit>,
+    pub weight: Option<Spanned<Weight>>,
+    /// The host-side veth of the tenant's own network namespace.
+    pub veth: Option<Spanned<InterfaceText>>,
+}
+
+/// `{ baseline, burst }` of a net contract's egress.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a contract table such as `{ baseline = "100Mbit/s", burst = "1Gbit/s" }`"#
+)]
+pub(super) struct RawEgressLimit {
+    pub baseline: Spanned<BitRate>,
+    pub burst: Spanned<BitRate>,
+    /// Refused during validation with a hint: a net entry's weight is
+    /// written next to its `interface`.
+    pub weight: Option<Spanned<Weight>>,
 }
 
 /// A quantity as written: a TOML number or a string with a unit ("500m").
@@ -326,6 +375,10 @@ quantity_field!(
     r#"a byte rate such as "50MiB/s" or a number of bytes per second"#
 );
 quantity_field!(IoRate, "a whole number of IOs per second such as 2000");
+quantity_field!(
+    BitRate,
+    r#"a bit rate such as "100Mbit/s" or a number of bits per second"#
+);
 
 text_field!(DurationText, r#"a duration string such as "1s" or "500ms""#);
 text_field!(PathText, "a path string");
@@ -333,6 +386,7 @@ text_field!(
     DeviceText,
     r#"a device string such as "/dev/vda" or "254:0" (MAJ:MIN)"#
 );
+text_field!(InterfaceText, r#"a network interface name such as "eth0""#);
 text_field!(
     AddressText,
     r#"an address string such as "127.0.0.1:9477" or "[::1]:9477""#
@@ -361,6 +415,7 @@ fn decode_document(document: &DeTable, diagnostics: &mut Diagnostics) -> RawConf
     let errors_before = diagnostics.error_count();
     let mut raw = RawConfig {
         disks_decoded: true,
+        links_decoded: true,
         ..RawConfig::default()
     };
     for (key, value) in document.iter() {
@@ -370,6 +425,8 @@ fn decode_document(document: &DeTable, diagnostics: &mut Diagnostics) -> RawConf
                 raw.host = decode(value, document, diagnostics).unwrap_or_default();
                 let disks = decode_list(value, "disks", "host.disks", document, diagnostics);
                 (raw.disks, raw.disks_decoded) = disks;
+                let links = decode_list(value, "links", "host.links", document, diagnostics);
+                (raw.links, raw.links_decoded) = links;
             }
             "tenants" => raw.tenants = decode_tenants(value, document, diagnostics),
             unknown => unknown_top_level_key(unknown, key, value.get_ref(), diagnostics),
@@ -405,11 +462,13 @@ fn decode_tenants(
     table
         .iter()
         .map(|(name, body)| {
-            let key = join_key(&join_key("tenants", name.get_ref()), "disk");
+            let key = join_key("tenants", name.get_ref());
+            let (disk_key, net_key) = (join_key(&key, "disk"), join_key(&key, "net"));
             RawTenantEntry {
                 name: Spanned::new(name.span(), name.get_ref().to_string()),
                 body: decode(body, document, diagnostics),
-                disk: decode_list(body, "disk", &key, document, diagnostics).0,
+                disk: decode_list(body, "disk", &disk_key, document, diagnostics).0,
+                net: decode_list(body, "net", &net_key, document, diagnostics).0,
             }
         })
         .collect()
@@ -434,6 +493,14 @@ impl ListOf for RawDiskCapacity {
 
 impl ListOf for RawDiskContract {
     const EXPECTING: &'static str = r#"expected a list of disk contracts, one per device, such as `disk = [{ device = "/dev/vda", read_bps = { baseline = "20MiB/s", burst = "50MiB/s" } }]`"#;
+}
+
+impl ListOf for RawLinkCapacity {
+    const EXPECTING: &'static str = r#"expected a list of links: declare each in its own `[[host.links]]` table (double brackets) with `interface = "eth0"` and its capacity, such as `egress = "1Gbit/s"`"#;
+}
+
+impl ListOf for RawNetContract {
+    const EXPECTING: &'static str = r#"expected a list of net contracts, one per interface, such as `net = [{ interface = "eth0", egress = { baseline = "100Mbit/s", burst = "1Gbit/s" } }]`"#;
 }
 
 /// Decodes the array at `table.name` (when `table` is a table that has it)

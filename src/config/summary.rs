@@ -1,17 +1,18 @@
 //! The human summary `qosd check` prints after a file validates.
 
 use super::units::{format_cores, format_duration, format_io, format_number};
-use super::{Config, DiskCapacity, IoDimension, Tenant};
+use super::{Config, DiskCapacity, IoDimension, LinkCapacity, Tenant};
 
 impl Config {
     /// Agent settings, host capacity, one aligned row per tenant, and the
-    /// disks with their contracts when there are any, e.g.:
+    /// disks and links with their contracts when there are any, e.g.:
     ///
     /// ```text
     /// agent:   tick every 1s, cgroups in /sys/fs/cgroup/qosd.slice, metrics on 127.0.0.1:9477
     /// host:    0.0 cores reserved, contended above 90% of capacity, overcommit allowed
     /// disks:   1 (/dev/vda)
-    /// tenants: 2, cpu baselines add up to 2.0 cores, 2 disk contracts
+    /// links:   1 (eth0)
+    /// tenants: 2, cpu baselines add up to 2.0 cores, 2 disk contracts, 2 net contracts
     ///
     ///   TENANT  CGROUP                    CPU BASELINE  CPU BURST  CPU WEIGHT
     ///   web     web.slice (adopted)                1.5        2.0         1.5
@@ -24,12 +25,20 @@ impl Config {
     ///   web     /dev/vda  read_bps    20 MiB/s   50 MiB/s      40
     ///   batch   /dev/vda  read_bps    10 MiB/s   50 MiB/s      20
     ///   batch   /dev/vda  write_iops  200 IOPS  1000 IOPS      20
+    ///
+    ///   LINK    EGRESS
+    ///   eth0  1 Gbit/s
+    ///
+    ///   TENANT  LINK  VETH        BASELINE       BURST     WEIGHT
+    ///   web     eth0  -         100 Mbit/s    1 Gbit/s  100000000
+    ///   batch   eth0  veth-ctr   50 Mbit/s  500 Mbit/s   50000000
     /// ```
     pub fn summary(&self) -> String {
         let mut lines = vec![
             self.agent_line(),
             self.host_line(),
             self.disks_line(),
+            self.links_line(),
             self.tenants_line(),
         ];
         if !self.tenants.is_empty() {
@@ -43,6 +52,14 @@ impl Config {
         if self.tenants.iter().any(|tenant| !tenant.disk.is_empty()) {
             lines.push(String::new());
             lines.extend(tenant_disk_table(&self.tenants));
+        }
+        if !self.host.links.is_empty() {
+            lines.push(String::new());
+            lines.extend(link_table(&self.host.links));
+        }
+        if self.tenants.iter().any(|tenant| !tenant.net.is_empty()) {
+            lines.push(String::new());
+            lines.extend(tenant_net_table(&self.tenants));
         }
         let mut summary = lines.join("\n");
         summary.push('\n');
@@ -86,6 +103,19 @@ impl Config {
         }
     }
 
+    fn links_line(&self) -> String {
+        let names: Vec<&str> = self
+            .host
+            .links
+            .iter()
+            .map(|link| link.interface.as_str())
+            .collect();
+        match names.len() {
+            0 => "links:   none declared".to_owned(),
+            count => format!("links:   {count} ({})", names.join(", ")),
+        }
+    }
+
     fn tenants_line(&self) -> String {
         let total: f64 = self
             .tenants
@@ -99,10 +129,16 @@ impl Config {
             1 => ", 1 disk contract".to_owned(),
             count => format!(", {count} disk contracts"),
         };
+        let net_contracts: usize = self.tenants.iter().map(|tenant| tenant.net.len()).sum();
+        let nets = match net_contracts {
+            0 => String::new(),
+            1 => ", 1 net contract".to_owned(),
+            count => format!(", {count} net contracts"),
+        };
         match self.tenants.len() {
             0 => "tenants: none".to_owned(),
             count => format!(
-                "tenants: {count}, cpu baselines add up to {} cores{disks}",
+                "tenants: {count}, cpu baselines add up to {} cores{disks}{nets}",
                 format_cores(total)
             ),
         }
@@ -178,6 +214,34 @@ fn tenant_disk_table(tenants: &[Tenant]) -> Vec<String> {
                     ]);
                 }
             }
+        }
+    }
+    table(&header, 3, rows)
+}
+
+/// One row per `[[host.links]]` entry.
+fn link_table(links: &[LinkCapacity]) -> Vec<String> {
+    let rows = links
+        .iter()
+        .map(|link| vec![link.interface.clone(), link.egress.to_string()])
+        .collect();
+    table(&["LINK", "EGRESS"], 1, rows)
+}
+
+/// One row per tenant and link with an egress contract; `-` for no veth.
+fn tenant_net_table(tenants: &[Tenant]) -> Vec<String> {
+    let header = ["TENANT", "LINK", "VETH", "BASELINE", "BURST", "WEIGHT"];
+    let mut rows = Vec::new();
+    for tenant in tenants {
+        for contract in &tenant.net {
+            rows.push(vec![
+                tenant.name.clone(),
+                contract.interface.clone(),
+                contract.veth.clone().unwrap_or_else(|| "-".to_owned()),
+                contract.egress.baseline.to_string(),
+                contract.egress.burst.to_string(),
+                format_number(contract.egress.weight),
+            ]);
         }
     }
     table(&header, 3, rows)

@@ -1,12 +1,12 @@
 //! Units as operators write them: cores ("500m", 1.5), durations ("1s"),
-//! byte rates ("50MiB/s") and IOs per second (2000).
+//! byte rates ("50MiB/s"), IOs per second (2000) and bit rates ("100Mbit/s").
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use super::schema::Quantity;
-use super::{BytesPerSecond, Cores, IoDimension};
+use super::{BitsPerSecond, BytesPerSecond, Cores, IoDimension};
 
 /// Why a CPU quantity was refused; the message says which forms are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +110,8 @@ pub(super) fn format_number(value: f64) -> String {
     }
 }
 
-/// Why a byte rate was refused; the message says which forms are accepted.
+/// Why a byte rate or a bit rate was refused; the message says which forms
+/// are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct RateError(String);
@@ -284,5 +285,177 @@ pub(super) fn parse_io(dimension: IoDimension, quantity: &Quantity) -> Result<f6
             .map(BytesPerSecond::get)
             .map_err(|error| error.to_string()),
         IoDimension::ReadIops | IoDimension::WriteIops => parse_iops(quantity),
+    }
+}
+
+const BIT_RATE_FORMS: &str = r#"write bits per second as "100Mbit/s", "1Gbit/s", "500kbit" or "10Mibit/s" (k, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024; `/s` is optional and tc's lowercase "100mbit" reads too), or as a number of bits per second without quotes, such as 100000000"#;
+
+/// Unit prefixes of a bit rate, lowercase: they are read without regard to
+/// case, as tc reads them ("100mbit", "100Mbit" and "100MBIT" are the same).
+const BIT_RATE_PREFIXES: [(&str, f64); 9] = [
+    ("", 1.0),
+    ("k", 1e3),
+    ("m", 1e6),
+    ("g", 1e9),
+    ("t", 1e12),
+    ("ki", 1024.0),
+    ("mi", 1048576.0),
+    ("gi", 1073741824.0),
+    ("ti", 1099511627776.0),
+];
+
+impl BitsPerSecond {
+    /// A number of bits per second: finite and not negative.
+    pub fn new(bits_per_second: f64) -> Result<BitsPerSecond, RateError> {
+        if !bits_per_second.is_finite() {
+            return Err(RateError(format!(
+                "a bit rate must be a finite number, not {bits_per_second}"
+            )));
+        }
+        if bits_per_second < 0.0 {
+            return Err(RateError(format!(
+                "a bit rate must not be negative, got {}",
+                format_number(bits_per_second)
+            )));
+        }
+        Ok(BitsPerSecond(bits_per_second + 0.0))
+    }
+}
+
+/// What a rate's unit counts, once its prefix is taken off.
+enum RateUnit {
+    Bits,
+    /// `tc_bps` when written `bps`, which tc reads as bytes per second
+    /// (and people often mean as bits).
+    Bytes {
+        tc_bps: bool,
+    },
+}
+
+impl FromStr for BitsPerSecond {
+    type Err = RateError;
+
+    /// A number, an optional space, an optional prefix (k, M, G, T or Ki, Mi,
+    /// Gi, Ti, in any case), `bit`, and an optional `/s`: "100Mbit/s",
+    /// "1gbit", "1500bit/s". A byte rate ("10MB/s", "10MiB/s", tc's "10mbps")
+    /// is refused with the same rate in bits as a hint.
+    fn from_str(text: &str) -> Result<BitsPerSecond, RateError> {
+        let invalid =
+            |why: &str| RateError(format!("invalid bit rate {text:?}: {why}{BIT_RATE_FORMS}"));
+        let trimmed = text.trim();
+        let amount = trimmed.strip_suffix("/s").unwrap_or(trimmed);
+        let split = amount
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(amount.len());
+        let (number, unit) = amount.split_at(split);
+        let unit = unit.trim_start();
+        if unit.is_empty() {
+            let why = if number.parse::<f64>().is_ok() {
+                "a rate written as a string needs a unit such as `Mbit`; "
+            } else {
+                ""
+            };
+            return Err(invalid(why));
+        }
+        let lowercase = unit.to_ascii_lowercase();
+        let (prefix, counted) = if let Some(prefix) = lowercase.strip_suffix("bit") {
+            (prefix.to_owned(), RateUnit::Bits)
+        } else if let Some(prefix) = lowercase.strip_suffix("bps") {
+            (prefix.to_owned(), RateUnit::Bytes { tc_bps: true })
+        } else if let Some(prefix) = unit.strip_suffix('B') {
+            let prefix = prefix.to_ascii_lowercase();
+            (prefix, RateUnit::Bytes { tc_bps: false })
+        } else if let Some(prefix) = ["bytes", "byte"]
+            .iter()
+            .find_map(|bytes| lowercase.strip_suffix(bytes))
+        {
+            (prefix.to_owned(), RateUnit::Bytes { tc_bps: false })
+        } else if lowercase.ends_with('b') {
+            return Err(invalid(
+                "write `bit` in full, since `b` is easily read as bytes; ",
+            ));
+        } else {
+            return Err(invalid(""));
+        };
+        let Some((_, multiplier)) = BIT_RATE_PREFIXES.iter().find(|(name, _)| *name == prefix)
+        else {
+            return Err(invalid(""));
+        };
+        let value: f64 = number.parse().map_err(|_| invalid(""))?;
+        match counted {
+            RateUnit::Bits => BitsPerSecond::new(value * multiplier),
+            RateUnit::Bytes { tc_bps } => {
+                let spelled = |bits: f64| {
+                    BitsPerSecond::new(bits)
+                        .ok()
+                        .filter(|bits| bits.get() > 0.0)
+                        .map(|bits| bits.to_string().replace(' ', ""))
+                };
+                let example =
+                    spelled(value * multiplier * 8.0).unwrap_or_else(|| "80Mbit/s".into());
+                let mut message = format!(
+                    "invalid bit rate {text:?}: that is a byte rate, but network rates are in \
+                     bits, e.g. {example:?} (8 bits per byte)"
+                );
+                if tc_bps && let Some(as_bits) = spelled(value * multiplier) {
+                    message.push_str(&format!(
+                        "; tc reads `bps` as bytes per second: write {as_bits:?} if you meant bits"
+                    ));
+                }
+                Err(RateError(message))
+            }
+        }
+    }
+}
+
+impl fmt::Display for BitsPerSecond {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str(&format_bits_per_second(self.0))
+    }
+}
+
+/// Display units of a bit rate, largest first; the last is plain bits.
+const BIT_UNITS: [(&str, f64); 9] = [
+    ("Tibit", 1099511627776.0),
+    ("Tbit", 1e12),
+    ("Gibit", 1073741824.0),
+    ("Gbit", 1e9),
+    ("Mibit", 1048576.0),
+    ("Mbit", 1e6),
+    ("Kibit", 1024.0),
+    ("kbit", 1e3),
+    ("bit", 1.0),
+];
+
+/// A bit rate in the largest unit that shows it as a whole number, as tc
+/// does ("100 Mbit/s", "1 Gbit/s", "1500 bit/s", "10 Mibit/s"); a rate that is
+/// not a whole number of bits is shown in the largest SI unit of its size,
+/// with at most three decimals ("1.333 kbit/s").
+pub fn format_bits_per_second(bits_per_second: f64) -> String {
+    let value = bits_per_second + 0.0;
+    if !value.is_finite() {
+        return format!("{value} bit/s");
+    }
+    let whole = |(_, size): &&(&str, f64)| {
+        let count = value / size;
+        (count - count.round()).abs() <= 1e-12 * count.abs().max(1.0) && count.round() != 0.0
+    };
+    let si = |(name, _): &&(&str, f64)| !name.contains("ibit");
+    let (name, size) = BIT_UNITS
+        .iter()
+        .find(whole)
+        .or_else(|| {
+            let fits = |(_, size): &&(&str, f64)| value.abs() >= *size;
+            BIT_UNITS.iter().filter(si).find(fits)
+        })
+        .copied()
+        .unwrap_or(("bit", 1.0));
+    format!("{} {name}/s", format_number(value / size))
+}
+
+pub(super) fn parse_bits_per_second(quantity: &Quantity) -> Result<BitsPerSecond, RateError> {
+    match quantity {
+        Quantity::Number(bits) => BitsPerSecond::new(*bits),
+        Quantity::Text(text) => text.parse(),
     }
 }

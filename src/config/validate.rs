@@ -3,6 +3,7 @@
 //! one `qosd check` lists all the problems of a file.
 
 mod disks;
+mod net;
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -10,7 +11,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use disks::{check_disk_capacity, report_overcommitment, validate_disk_contracts, validate_disks};
+use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
+use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
 use super::schema::{
@@ -18,8 +20,8 @@ use super::schema::{
 };
 use super::units::{format_cores, format_number, parse_cores, parse_interval};
 use super::{
-    AgentConfig, Config, Contract, Cores, DiskCapacity, HostConfig, HostFacts, Tenant,
-    ZERO_BASELINE_WEIGHT,
+    AgentConfig, Config, Contract, Cores, DiskCapacity, HostConfig, HostFacts, LinkCapacity,
+    Tenant, ZERO_BASELINE_WEIGHT,
 };
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,10 +57,22 @@ pub(super) fn validate(
     // are known: a device whose entry has an error is not "undeclared".
     let disks_are_valid = raw.disks_decoded && diagnostics.error_count() == errors_before_disks;
     let declared_disks = disks_are_valid.then_some(host.disks.as_slice());
+    let errors_before_links = diagnostics.error_count();
+    host.links = validate_links(&raw.links, facts, diagnostics);
+    // Likewise for links: an interface whose entry has an error is not
+    // "undeclared".
+    let links_are_valid = raw.links_decoded && diagnostics.error_count() == errors_before_links;
+    let declared = Declared {
+        disks: declared_disks,
+        links: links_are_valid.then_some(host.links.as_slice()),
+    };
+    let mut veths = Vec::new();
     let tenants: Vec<CheckedTenant> = raw
         .tenants
         .iter()
-        .filter_map(|entry| validate_tenant(entry, &agent, declared_disks, facts, diagnostics))
+        .filter_map(|entry| {
+            validate_tenant(entry, &agent, &declared, &mut veths, facts, diagnostics)
+        })
         .collect();
 
     // Totals and overlaps are only meaningful when every tenant is known.
@@ -69,7 +83,10 @@ pub(super) fn validate(
             check_cpu_capacity(&tenants, &host, facts, overcommit_span.clone(), diagnostics);
         }
         if disks_are_valid {
-            check_disk_capacity(&tenants, &host, overcommit_span, diagnostics);
+            check_disk_capacity(&tenants, &host, overcommit_span.clone(), diagnostics);
+        }
+        if links_are_valid {
+            check_link_capacity(&tenants, &host, overcommit_span, diagnostics);
         }
         warn_about_idle_tenants(&tenants, diagnostics);
     }
@@ -78,6 +95,13 @@ pub(super) fn validate(
         host,
         tenants: tenants.into_iter().map(|checked| checked.tenant).collect(),
     }
+}
+
+/// The host's disks and links that the tenants' contracts are checked
+/// against; `None` when their declarations have errors.
+struct Declared<'a> {
+    disks: Option<&'a [DiskCapacity]>,
+    links: Option<&'a [LinkCapacity]>,
 }
 
 /// Checks an optional field: absent gives `default`; a bad value records an
@@ -184,14 +208,9 @@ fn socket_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// The CPU part of `[host]`; its disks are checked by [`validate_disks`].
+/// The CPU part of `[host]`; its disks are checked by [`validate_disks`] and
+/// its links by [`validate_links`].
 fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
-    reject_unsupported(
-        raw.links.as_ref(),
-        "host.links",
-        "network link capacities",
-        diagnostics,
-    );
     let reserved_cpu = checked(
         raw.reserved_cpu.as_ref(),
         "host.reserved_cpu",
@@ -269,7 +288,8 @@ fn reject_unsupported<T>(
 fn validate_tenant(
     entry: &RawTenantEntry,
     agent: &AgentConfig,
-    declared_disks: Option<&[DiskCapacity]>,
+    declared: &Declared,
+    veths: &mut Vec<SeenVeth>,
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Option<CheckedTenant> {
@@ -281,10 +301,17 @@ fn validate_tenant(
     let disk = validate_disk_contracts(
         &entry.disk,
         &join_key(&key, "disk"),
-        declared_disks,
+        declared.disks,
         facts,
         diagnostics,
     );
+    let net_checks = NetChecks {
+        key: &join_key(&key, "net"),
+        tenant: name,
+        declared: declared.links,
+        facts,
+    };
+    let net = net_checks.validate(&entry.net, veths, diagnostics);
     let body = entry.body.as_ref()?;
     reject_unsupported_tenant_keys(body, &key, diagnostics);
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
@@ -311,7 +338,7 @@ fn validate_tenant(
         adopted: body.cgroup.is_some(),
         cpu,
         disk,
-        net: Vec::new(),
+        net,
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
@@ -346,7 +373,6 @@ fn check_tenant_name(name: &str, key: &str, span: Span, diagnostics: &mut Diagno
 fn reject_unsupported_tenant_keys(body: &RawTenant, key: &str, diagnostics: &mut Diagnostics) {
     let unsupported = [
         (&body.memory, "memory", "memory contracts"),
-        (&body.net, "net", "network contracts"),
         (&body.match_processes, "match", "process matching rules"),
     ];
     for (field, name, what) in unsupported {
@@ -526,11 +552,33 @@ fn warn_about_idle_tenants(tenants: &[CheckedTenant], diagnostics: &mut Diagnost
     if tenants.is_empty() {
         diagnostics.warn("no tenants are configured: qosd will only report host metrics");
     }
-    let idle = |tenant: &Tenant| tenant.cpu.is_none() && tenant.disk.is_empty();
+    let idle =
+        |tenant: &Tenant| tenant.cpu.is_none() && tenant.disk.is_empty() && tenant.net.is_empty();
     for checked in tenants.iter().filter(|checked| idle(&checked.tenant)) {
         diagnostics.warn(format!(
-            "tenant `{}` has no cpu or disk contract: qosd will only report its usage",
+            "tenant `{}` has no cpu, disk or net contract: qosd will only report its usage",
             checked.tenant.name
         ));
+    }
+}
+
+/// Overcommitted baselines (CPU, a disk's dimension, a link's egress): a
+/// warning, or an error where `host.allow_overcommit = false` refuses it.
+fn report_overcommitment(
+    message: String,
+    host: &HostConfig,
+    overcommit_span: Option<Span>,
+    diagnostics: &mut Diagnostics,
+) {
+    if host.allow_overcommit {
+        diagnostics.warn(format!(
+            "{message}; under full contention some tenants will get less than their baseline"
+        ));
+    } else {
+        diagnostics.error(
+            "host.allow_overcommit",
+            overcommit_span,
+            format!("{message}; lower the baselines or set `host.allow_overcommit = true`"),
+        );
     }
 }

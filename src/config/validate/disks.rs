@@ -3,7 +3,7 @@
 
 use toml::Spanned;
 
-use super::{CheckedTenant, WEIGHT_RANGE, positive_weight};
+use super::{CheckedTenant, WEIGHT_RANGE, positive_weight, report_overcommitment};
 use crate::config::devices::check_device_syntax;
 use crate::config::diagnostics::{Diagnostics, Span, join_key};
 use crate::config::schema::{
@@ -461,25 +461,5 @@ pub(super) fn check_disk_capacity(
                 }
             }
         }
-    }
-}
-
-/// Overcommitted baselines: a warning, or an error where it is refused.
-pub(super) fn report_overcommitment(
-    message: String,
-    host: &HostConfig,
-    overcommit_span: Option<Span>,
-    diagnostics: &mut Diagnostics,
-) {
-    if host.allow_overcommit {
-        diagnostics.warn(format!(
-            "{message}; under full contention some tenants will get less than their baseline"
-        ));
-    } else {
-        diagnostics.error(
-            "host.allow_overcommit",
-            overcommit_span,
-            format!("{message}; lower the baselines or set `host.allow_overcommit = true`"),
-        );
     }
 }
