@@ -627,6 +627,39 @@ fn summary_lists_links_and_net_contracts() {
     );
 }
 
+/// The example's commented-out net lines, uncommented, form a valid config
+/// on a host with eth0 and veth-ctr.
+#[test]
+fn the_example_net_configuration_is_valid_when_uncommented() {
+    let net_lines = [
+        "[[host.links]]",
+        "interface = ",
+        "egress = ",
+        // Not the `net = [{ interface = I, ... }]` that documents the keys.
+        "net = [{ interface = \"",
+    ];
+    let mut uncommented = 0;
+    let text: Vec<&str> = EXAMPLE
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(code) if net_lines.iter().any(|start| code.starts_with(start)) => {
+                uncommented += 1;
+                code
+            }
+            _ => line,
+        })
+        .collect();
+    assert_eq!(uncommented, 5, "{text:#?}");
+    let loaded = valid_on_disks(&text.join("\n"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = &loaded.config;
+    assert_eq!(config.host.links.len(), 1);
+    let web = net_of(tenant(config, "web"), "eth0");
+    assert_eq!(web.egress.baseline, BitsPerSecond(1e8));
+    let batch = net_of(tenant(config, "batch"), "eth0");
+    assert_eq!(batch.veth.as_deref(), Some("veth-ctr"));
+}
+
 #[test]
 fn the_real_lookup_checks_names_and_finds_this_hosts_interfaces() {
     for bad in ["", ".", "..", "eth/0", "eth:0", "eth 0", "a-name-of-16-chr"] {
