@@ -1072,7 +1072,9 @@ mod tests {
         }
         text.push_str("\n[[host.links]]\ninterface = \"eth0\"\negress = \"40Mbit/s\"\n");
         std::fs::write(&agent.options.config_path, &text).unwrap();
-        let config = config::load(&agent.options.config_path, &FakeHost::facts()).unwrap().config;
+        let config = config::load(&agent.options.config_path, &FakeHost::facts())
+            .unwrap()
+            .config;
         let shaper = crate::net::fake::FakeShaper::default();
         shaper.kernel.lock().unwrap().add_link("eth0");
         let mut agent = agent.with_shaper(Box::new(shaper.clone()));
@@ -1091,22 +1093,60 @@ mod tests {
             let api = kernel.links["eth0"].class(Handle::new(1, 0x10)).unwrap();
             assert_eq!((api.rate, api.ceil), (3_125_000, 5_000_000));
             let table = kernel.table.as_deref().unwrap();
-            assert!(table.contains("socket cgroupv2 level 1 \"t1\" meta priority set 1:11"), "{table}");
+            assert!(
+                table.contains("socket cgroupv2 level 1 \"t1\" meta priority set 1:11"),
+                "{table}"
+            );
         }
-        shaper.kernel.lock().unwrap().send("eth0", Handle::new(1, 0x10), 30_000);
+        shaper
+            .kernel
+            .lock()
+            .unwrap()
+            .send("eth0", Handle::new(1, 0x10), 30_000);
         host.advance().unwrap();
         agent.tick();
-        let sent = agent.metrics.network_transmit_bytes.with_label_values(&["t0", "eth0"]);
+        let sent = agent
+            .metrics
+            .network_transmit_bytes
+            .with_label_values(&["t0", "eth0"]);
         assert_eq!(sent.get(), 30_000.0);
-        let baseline = agent.metrics.network_baseline_bits.with_label_values(&["t0", "eth0"]);
+        let baseline = agent
+            .metrics
+            .network_baseline_bits
+            .with_label_values(&["t0", "eth0"]);
         assert_eq!(baseline.get(), 25e6);
-        let tc_runs = || agent.metrics.shaper_invocations.with_label_values(&["tc"]).get();
+        let tc_runs = || {
+            agent
+                .metrics
+                .shaper_invocations
+                .with_label_values(&["tc"])
+                .get()
+        };
         assert_eq!(tc_runs(), 1, "a quiet tick runs no tc");
-        shaper.kernel.lock().unwrap().links.get_mut("eth0").unwrap().qdiscs.clear();
+        shaper
+            .kernel
+            .lock()
+            .unwrap()
+            .links
+            .get_mut("eth0")
+            .unwrap()
+            .qdiscs
+            .clear();
         let drift_before = agent.metrics.drift_corrections.get();
         agent.tick();
         assert_eq!(agent.metrics.drift_corrections.get(), drift_before + 1);
-        assert_eq!(agent.metrics.shaper_invocations.with_label_values(&["tc"]).get(), 2);
-        assert!(!shaper.kernel.lock().unwrap().links["eth0"].qdiscs.is_empty());
+        assert_eq!(
+            agent
+                .metrics
+                .shaper_invocations
+                .with_label_values(&["tc"])
+                .get(),
+            2
+        );
+        assert!(
+            !shaper.kernel.lock().unwrap().links["eth0"]
+                .qdiscs
+                .is_empty()
+        );
     }
 }
