@@ -268,13 +268,15 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && a + 0 >= b + 0
 
 # start_qosd CONFIG LOG: start qosd in the background and wait for /metrics.
 # Sets QOSD_PID. Returns non-zero (after a FAIL) if it does not come up.
+# QOSD_PATH, when set, is qosd's PATH (e.g. one without `tc`); the helpers
+# here keep the scenario's.
 start_qosd() {
     local config=$1 log=$2 i
     if [[ ! -x $QOSD_BIN ]]; then
         fail "qosd binary not found at $QOSD_BIN (build with cargo build --release --bins)"
         return 1
     fi
-    RUST_LOG=${QOSD_LOG:-info} "$QOSD_BIN" run --config "$config" >"$log" 2>&1 &
+    PATH=${QOSD_PATH:-$PATH} RUST_LOG=${QOSD_LOG:-info} "$QOSD_BIN" run --config "$config" >"$log" 2>&1 &
     QOSD_PID=$!
     track "$QOSD_PID"
     for ((i = 0; i < 100; i++)); do
