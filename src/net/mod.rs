@@ -96,6 +96,9 @@ pub struct Network {
     /// Links said to be missing (said once until they appear).
     missing: HashSet<String>,
     previous: HashMap<(String, String), ClassCounters>,
+    /// In a dry run, the batch last shown per link (shown again only when
+    /// it changes).
+    dry_run_shown: HashMap<String, String>,
 }
 
 impl Network {
@@ -110,6 +113,7 @@ impl Network {
             table_ruleset: None,
             missing: HashSet::new(),
             previous: HashMap::new(),
+            dry_run_shown: HashMap::new(),
         }
     }
 
@@ -167,11 +171,15 @@ impl Network {
             done.drift_corrections += 1;
         }
         if self.dry_run {
-            info!(
-                "dry run: would run tc -batch -:\n{}",
-                plan::tc_batch(plan, &observed)
-            );
-            health.built = true;
+            let batch = plan::tc_batch(plan, &observed);
+            if self
+                .dry_run_shown
+                .insert(interface.clone(), batch.clone())
+                .as_ref()
+                != Some(&batch)
+            {
+                info!("dry run: would run tc -batch -:\n{batch}");
+            }
             return;
         }
         match self.shaper.apply_link(plan, &observed) {

@@ -148,7 +148,11 @@ fn a_dry_run_changes_nothing() {
     shaper.kernel.lock().unwrap().add_link("up0");
     let mut network = Network::new(Box::new(shaper.clone()), true);
     network.reconcile(vec![plan(5_000_000)]);
-    network.reconcile(vec![plan(5_000_000)]);
+    let again = network.reconcile(vec![plan(5_000_000)]);
+    assert_eq!(
+        again.drift_corrections, 0,
+        "what a dry run did not build is not drift"
+    );
     assert_eq!(network.invocations(), Invocations::default());
     assert!(kernel(&shaper).links["up0"].qdiscs.is_empty());
 }
