@@ -115,6 +115,24 @@ fn an_unknown_disk_fails_check_with_its_name_and_place() {
 }
 
 #[test]
+fn a_contract_on_a_missing_interface_fails_check_with_its_name_and_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[host.links]]\ninterface = \"qosdnosuch0\"\negress = \"40Mbit/s\"\n\n\
+         [tenants.api]\nnet = [{ interface = \"qosdnosuch0\", egress = { baseline = \"25Mbit/s\", burst = \"40Mbit/s\" } }]\n",
+    );
+    let output = qosd(&["check", "--config", &path]);
+    assert_eq!(output.status.code(), Some(1));
+    let said = stderr(&output);
+    assert!(said.contains(&format!("{path}:2:")), "no file:line: {said}");
+    assert!(
+        said.contains("`host.links[0].interface`") && said.contains("qosdnosuch0"),
+        "interface not named: {said}"
+    );
+}
+
+#[test]
 fn calibrate_refuses_to_overwrite_a_device_without_consent() {
     let output = qosd(&["calibrate", "--device", "/dev/null"]);
     assert_eq!(output.status.code(), Some(1));
