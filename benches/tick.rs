@@ -1,6 +1,7 @@
 //! Cost of one control-loop tick (sample, decide, enforce, export) over a
 //! synthetic cgroup tree with 10, 100 and 1000 tenants. The tree lives in a
 //! temporary directory, so this measures qosd's own work plus plain file I/O.
+//! Beside it: why files are kept open, and why links are read over netlink.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,7 +78,32 @@ fn read_cpu_stat(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick, read_cpu_stat);
+/// What a quiet tick costs per link: reading its qdiscs and classes over
+/// netlink, against starting `tc -s class show` for the same read. Runs on
+/// the loopback link, which every host has.
+fn read_link(c: &mut Criterion) {
+    use qosd::net::{Shaper, SystemShaper};
+    let mut shaper = SystemShaper::default();
+    if shaper.observe("lo").is_err() {
+        eprintln!("netlink is not available here; skipping read_link");
+        return;
+    }
+    let mut group = c.benchmark_group("read_link");
+    group.bench_function("netlink", |b| {
+        b.iter(|| shaper.observe("lo").expect("netlink read"))
+    });
+    let tc = || {
+        std::process::Command::new("tc")
+            .args(["-s", "class", "show", "dev", "lo"])
+            .output()
+    };
+    if tc().is_ok() {
+        group.bench_function("tc_process", |b| b.iter(|| tc().expect("tc runs")));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, tick, read_cpu_stat, read_link);
 criterion_main!(benches);
 
 fn fake_tree_parent() -> PathBuf {
