@@ -470,6 +470,18 @@ print_report() {
     report ""
 }
 
+# warn_split WAY: ctr and bulk have equal weights (baseline 5 each), so in
+# phase 4 HTB should share the spare about equally; report when one gets more
+# than 1.5 times the other (not a contract breach: both are above baseline).
+warn_split() {
+    local c b
+    c=$(v "$1" ctr_ctr)
+    b=$(v "$1" ctr_bulk)
+    awk -v c="$c" -v b="$b" 'BEGIN { exit !(c ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && c > 0 && b > 0 && (c > 1.5 * b || b > 1.5 * c)) }' &&
+        report "WARN: $1: in phase 4 the equal-weight tenants ctr and bulk split the link $(mbit "$c"):$(mbit "$b") Mbit/s (spare not shared by weight; see the class quanta in $OUT/shaping-$1.txt)"
+    return 0
+}
+
 # check_way WAY fail|warn: the contract checks on one way's numbers.
 check_way() {
     local way=$1 how=$2 msg
@@ -489,10 +501,14 @@ check_results() {
     if has_way none && ge "$(v none both_api)" "$(pct_mbit $API_MBIT 50)"; then
         report "WARN: without shaping api got $(vm none both_api) Mbit/s beside bulk (>= 50% of its baseline): the neighbour was not noisy enough to show the effect"
     fi
-    has_way static && [[ -n ${R[static.both_api]:-} ]] && check_way static warn
+    if has_way static && [[ -n ${R[static.both_api]:-} ]]; then
+        check_way static warn
+        warn_split static
+    fi
     has_way qosd || return 0
     [[ -n ${R[qosd.both_api]:-} ]] || { fail "the qosd way did not complete"; return; }
     check_way qosd fail
+    warn_split qosd
     if [[ $(v qosd inv_tc) != 0 || $(v qosd inv_nft) != 0 ]]; then
         report "WARN: qosd ran tc +$(v qosd inv_tc) and nft +$(v qosd inv_nft) times during the steady phase 2 (want none while nothing changes)"
     fi
