@@ -32,8 +32,8 @@ pub struct Metrics {
     pub network_transmit_packets: CounterVec,
     pub network_dropped_packets: CounterVec,
     pub network_overlimits: CounterVec,
-    pub network_baseline_bits: GaugeVec,
-    pub network_burst_bits: GaugeVec,
+    pub network_baseline_bytes: GaugeVec,
+    pub network_burst_bytes: GaugeVec,
     pub netns_transmit_bytes: CounterVec,
     pub link_transmit_bytes: CounterVec,
     pub shaper_invocations: IntCounterVec,
@@ -154,14 +154,14 @@ impl Metrics {
                 "Times the tenant's HTB class was held back at its rate or ceil.",
                 &[TENANT, INTERFACE],
             )?,
-            network_baseline_bits: reg.gauges(
-                "qosd_tenant_network_baseline_bits_per_second",
-                "Contracted egress baseline (the HTB class rate).",
+            network_baseline_bytes: reg.gauges(
+                "qosd_tenant_network_baseline_bytes_per_second",
+                "Contracted egress baseline (the HTB class rate), in bytes/s as Prometheus base units go.",
                 &[TENANT, INTERFACE],
             )?,
-            network_burst_bits: reg.gauges(
-                "qosd_tenant_network_burst_bits_per_second",
-                "Contracted egress burst (the HTB class ceil).",
+            network_burst_bytes: reg.gauges(
+                "qosd_tenant_network_burst_bytes_per_second",
+                "Contracted egress burst (the HTB class ceil), in bytes/s.",
                 &[TENANT, INTERFACE],
             )?,
             netns_transmit_bytes: reg.counters(
@@ -324,8 +324,8 @@ impl Metrics {
             transmit_packets: self.network_transmit_packets.with_label_values(&pair),
             dropped_packets: self.network_dropped_packets.with_label_values(&pair),
             overlimits: self.network_overlimits.with_label_values(&pair),
-            baseline_bits: self.network_baseline_bits.with_label_values(&pair),
-            burst_bits: self.network_burst_bits.with_label_values(&pair),
+            baseline_bytes: self.network_baseline_bytes.with_label_values(&pair),
+            burst_bytes: self.network_burst_bytes.with_label_values(&pair),
         }
     }
 
@@ -340,7 +340,7 @@ impl Metrics {
         for family in counters {
             let _ = family.remove_label_values(&[tenant, interface]);
         }
-        for family in [&self.network_baseline_bits, &self.network_burst_bits] {
+        for family in [&self.network_baseline_bytes, &self.network_burst_bytes] {
             let _ = family.remove_label_values(&[tenant, interface]);
         }
     }
@@ -415,8 +415,8 @@ pub struct TenantNetSeries {
     pub transmit_packets: Counter,
     pub dropped_packets: Counter,
     pub overlimits: Counter,
-    pub baseline_bits: Gauge,
-    pub burst_bits: Gauge,
+    pub baseline_bytes: Gauge,
+    pub burst_bytes: Gauge,
 }
 
 /// One tenant's series on one device.

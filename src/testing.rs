@@ -131,6 +131,21 @@ impl FakeHost {
         text
     }
 
+    /// `config_toml` plus a 40 Mbit/s link `eth0` (one of [`INTERFACES`])
+    /// on which tenants 0 and 1 hold egress contracts of 25 and 5 Mbit/s.
+    pub fn config_toml_with_link(&self) -> String {
+        let mut text = self.config_toml();
+        for (tenant, baseline) in [(0, "25Mbit/s"), (1, "5Mbit/s")] {
+            let key = format!("cgroup = \"t{tenant}\"\n");
+            let contract = format!(
+                "{key}net = [{{ interface = \"eth0\", egress = {{ baseline = \"{baseline}\", burst = \"40Mbit/s\" }} }}]\n"
+            );
+            text = text.replace(&key, &contract);
+        }
+        text.push_str("\n[[host.links]]\ninterface = \"eth0\"\negress = \"40Mbit/s\"\n");
+        text
+    }
+
     /// Host facts for `config_toml`: two CPUs and the two fake disks.
     pub fn facts() -> HostFacts {
         HostFacts {

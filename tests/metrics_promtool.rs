@@ -12,13 +12,15 @@ use qosd::agent::{Agent, Options};
 use qosd::cgroup::Hierarchy;
 use qosd::config;
 use qosd::metrics::{self, Metrics};
+use qosd::net::fake::FakeShaper;
 use qosd::procfs::ProcFs;
 use qosd::testing::FakeHost;
 
 fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
     let mut host = FakeHost::create(dir, 4).unwrap();
     let facts = FakeHost::facts();
-    let loaded = config::parse(&host.config_toml(), &PathBuf::from("t.toml"), &facts).unwrap();
+    let text = host.config_toml_with_link();
+    let loaded = config::parse(&text, &PathBuf::from("t.toml"), &facts).unwrap();
     let metrics = Arc::new(Metrics::new().unwrap());
     let options = Options {
         config_path: PathBuf::from("t.toml"),
@@ -26,7 +28,7 @@ fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
         once: false,
         cleanup: false,
     };
-    let mut agent = Agent::new(
+    let agent = Agent::new(
         options,
         ProcFs::at(host.proc_root()),
         Hierarchy::at(host.cgroup_root()),
@@ -34,6 +36,10 @@ fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
         metrics.clone(),
     )
     .with_host_lookups(FakeHost::facts());
+    // A fake kernel holds the link, so the network families have series too.
+    let shaper = FakeShaper::default();
+    shaper.kernel.lock().unwrap().add_link("eth0");
+    let mut agent = agent.with_shaper(Box::new(shaper));
     for _ in 0..3 {
         agent.tick();
         host.advance().unwrap();

@@ -1062,16 +1062,7 @@ mod tests {
     /// contracts for tenants 0 and 1, shaped by a fake kernel.
     fn agent_with_link(dir: &std::path::Path) -> (FakeHost, Agent, crate::net::fake::FakeShaper) {
         let (host, agent) = agent_over(dir, 2);
-        let mut text = host.config_toml();
-        for (tenant, baseline) in [(0, "25Mbit/s"), (1, "5Mbit/s")] {
-            let key = format!("cgroup = \"t{tenant}\"\n");
-            let contract = format!(
-                "{key}net = [{{ interface = \"eth0\", egress = {{ baseline = \"{baseline}\", burst = \"40Mbit/s\" }} }}]\n"
-            );
-            text = text.replace(&key, &contract);
-        }
-        text.push_str("\n[[host.links]]\ninterface = \"eth0\"\negress = \"40Mbit/s\"\n");
-        std::fs::write(&agent.options.config_path, &text).unwrap();
+        std::fs::write(&agent.options.config_path, host.config_toml_with_link()).unwrap();
         let config = config::load(&agent.options.config_path, &FakeHost::facts())
             .unwrap()
             .config;
@@ -1112,9 +1103,9 @@ mod tests {
         assert_eq!(sent.get(), 30_000.0);
         let baseline = agent
             .metrics
-            .network_baseline_bits
+            .network_baseline_bytes
             .with_label_values(&["t0", "eth0"]);
-        assert_eq!(baseline.get(), 25e6);
+        assert_eq!(baseline.get(), 25e6 / 8.0);
         let tc_runs = || {
             agent
                 .metrics

@@ -156,8 +156,10 @@ impl Agent {
         self.net.series.entry(key).or_insert_with(|| {
             let series = self.metrics.tenant_net(tenant, interface);
             if let Some(contract) = contract {
-                series.baseline_bits.set(contract.egress.baseline.get());
-                series.burst_bits.set(contract.egress.burst.get());
+                series
+                    .baseline_bytes
+                    .set(contract.egress.baseline.get() / 8.0);
+                series.burst_bytes.set(contract.egress.burst.get() / 8.0);
             }
             series
         })
