@@ -28,11 +28,16 @@ pub const LEAF_QDISC_KIND: &str = "fq_codel";
 pub const TABLE: &str = "inet qosd";
 /// HTB refuses a rate of 0; this is 8 kbit/s.
 const MIN_RATE: u64 = 1000;
-/// The quantum of the class with the smallest weight: one full-size frame.
-/// Heavier classes get proportionally more, up to [`MAX_QUANTUM`].
-const MIN_QUANTUM: u64 = 1514;
-/// HTB warns above 200000 bytes; beyond that, weights stop counting.
-const MAX_QUANTUM: u64 = 200_000;
+/// The quantum of the class with the smallest weight: one largest GSO
+/// packet (64 KiB). HTB lets a class send one packet per turn even when
+/// that overdraws its quantum, so a quantum below the packet size shares by
+/// packets, not bytes: with 1514 the VM saw two equal contracts split a
+/// link 27 : 11. Heavier classes get proportionally more, up to
+/// [`MAX_QUANTUM`].
+const MIN_QUANTUM: u64 = 65_536;
+/// Eight packets per turn: beyond that a borrowing class would hold the
+/// link for long stretches (at 40 Mbit/s, 512 KiB is 100 ms).
+const MAX_QUANTUM: u64 = 8 * MIN_QUANTUM;
 
 /// One tenant's class on a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +309,7 @@ mod tests {
                     class: Handle::new(1, 0x10),
                     rate: 3_125_000,
                     ceil: 5_000_000,
-                    quantum: 7570,
+                    quantum: 327_680,
                     cgroup: Some(("qosd.slice/api".into(), 7)),
                     veth: None,
                 },
@@ -313,7 +318,7 @@ mod tests {
                     class: Handle::new(1, 0x11),
                     rate: 625_000,
                     ceil: 5_000_000,
-                    quantum: 1514,
+                    quantum: 65_536,
                     cgroup: None,
                     veth: Some("vctr".into()),
                 },
@@ -331,9 +336,9 @@ mod tests {
         let expected = "\
 qdisc replace dev up0 root handle 1: htb default 2
 class replace dev up0 parent 1: classid 1:1 htb rate 40000000bit ceil 40000000bit
-class replace dev up0 parent 1:1 classid 1:2 htb rate 10000000bit ceil 40000000bit quantum 1514
-class replace dev up0 parent 1:1 classid 1:10 htb rate 25000000bit ceil 40000000bit quantum 7570
-class replace dev up0 parent 1:1 classid 1:11 htb rate 5000000bit ceil 40000000bit quantum 1514
+class replace dev up0 parent 1:1 classid 1:2 htb rate 10000000bit ceil 40000000bit quantum 65536
+class replace dev up0 parent 1:1 classid 1:10 htb rate 25000000bit ceil 40000000bit quantum 327680
+class replace dev up0 parent 1:1 classid 1:11 htb rate 5000000bit ceil 40000000bit quantum 65536
 qdisc replace dev up0 parent 1:2 handle 2: fq_codel
 qdisc replace dev up0 parent 1:10 handle 10: fq_codel
 qdisc replace dev up0 parent 1:11 handle 11: fq_codel
@@ -404,8 +409,8 @@ table inet qosd {
 
     #[test]
     fn quantum_follows_weight_within_bounds() {
-        assert_eq!(quantum(1.0), 1514);
-        assert_eq!(quantum(5.0), 7570);
-        assert_eq!(quantum(1e9), 200_000);
+        assert_eq!(quantum(1.0), 65_536);
+        assert_eq!(quantum(5.0), 327_680);
+        assert_eq!(quantum(1e9), 524_288);
     }
 }
