@@ -495,3 +495,20 @@ time_to_rate() {
 
 # le A B: true when the decimal A <= B (false for "nan"/"never").
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && a + 0 <= b + 0) }'; }
+
+# tick_cost METRICS_FILE [EARLIER_FILE]: mean of the qosd_tick_duration_seconds
+# histogram, over the agent's life or, given an earlier scrape, between the
+# two; and how many ticks took more than 51.2 ms (those that started tc or
+# nft, under TCG).
+tick_cost() {
+    awk '/^qosd_tick_duration_seconds_sum/ { sum[FILENAME] = $2 }
+        /^qosd_tick_duration_seconds_count/ { n[FILENAME] = $2 }
+        /^qosd_tick_duration_seconds_bucket\{le="0.0512"\}/ { fast[FILENAME] = $2 }
+        END {
+            later = ARGV[1]; earlier = (ARGC > 2) ? ARGV[2] : ""
+            count = n[later] - n[earlier]; total = sum[later] - sum[earlier]
+            slow = count - (fast[later] - fast[earlier])
+            if (count > 0) printf "mean %.3f ms over %d ticks (%d above 51.2 ms)\n", 1000 * total / count, count, slow
+            else print "?"
+        }' "$@"
+}

@@ -175,12 +175,6 @@ stop_qosd() {
     R[with.qosd_exit]=$rc
 }
 
-# tick_cost METRICS_FILE: mean of the qosd_tick_duration_seconds histogram.
-tick_cost() {
-    awk '/^qosd_tick_duration_seconds_sum/ { sum = $2 } /^qosd_tick_duration_seconds_count/ { n = $2 }
-        END { if (n > 0) printf "mean %.3f ms over %d ticks\n", 1000 * sum / n, n; else print "?" }' "$1"
-}
-
 # v PART KEY: a result, or "-" when that part did not run.
 v() { echo "${R[$1.$2]:--}"; }
 

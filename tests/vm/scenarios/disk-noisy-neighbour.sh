@@ -349,12 +349,6 @@ run_way() {
     say "$way: backup alone $(show "${R[$way.alone_backup]}"); both: db $(show "${R[$way.both_db]}") backup $(show "${R[$way.both_backup]}"); db reached 90% after ${R[$way.react]} s; after: backup $(show "${R[$way.after_backup]}") (back after ${R[$way.recover]} s) $UNIT"
 }
 
-# tick_cost METRICS_FILE: mean of the qosd_tick_duration_seconds histogram.
-tick_cost() {
-    awk '/^qosd_tick_duration_seconds_sum/ { sum = $2 } /^qosd_tick_duration_seconds_count/ { n = $2 }
-        END { if (n > 0) printf "mean %.3f ms over %d ticks\n", 1000 * sum / n, n; else print "?" }' "$1"
-}
-
 # v WAY KEY: a result, or "-" when that way did not run.
 v() { echo "${R[$1.$2]:--}"; }
 # vs WAY KEY: a rate in the mode's unit.

@@ -400,12 +400,6 @@ run_way() {
     say "$way: bulk alone $(mbit "${R[$way.alone_bulk]}"); both: api $(mbit "${R[$way.both_api]}") bulk $(mbit "${R[$way.both_bulk]}"); api at 90% after ${R[$way.react]} s; after: bulk $(mbit "${R[$way.after_bulk]}") (back after ${R[$way.recover]} s); ctr $(mbit "${R[$way.ctr_ctr]}") beside bulk $(mbit "${R[$way.ctr_bulk]}") Mbit/s; rtt ${R[$way.rtt]}"
 }
 
-# tick_cost METRICS_FILE: mean of the qosd_tick_duration_seconds histogram.
-tick_cost() {
-    awk '/^qosd_tick_duration_seconds_sum/ { sum = $2 } /^qosd_tick_duration_seconds_count/ { n = $2 }
-        END { if (n > 0) printf "mean %.3f ms over %d ticks\n", 1000 * sum / n, n; else print "?" }' "$1"
-}
-
 # v WAY KEY: a result, or "-" when that way did not run.
 v() { echo "${R[$1.$2]:--}"; }
 # vm WAY KEY: a rate as Mbit/s.
@@ -462,6 +456,8 @@ print_report() {
         report "  exit status after SIGTERM: ${R[qosd.exit]}"
         report "  memory before SIGTERM: VmRSS ${R[qosd.VmRSS]:-?} kB, peak VmHWM ${R[qosd.VmHWM]:-?} kB"
         [[ -f $OUT/metrics-end.txt ]] && report "  tick cost in the VM: $(tick_cost "$OUT/metrics-end.txt")"
+        [[ -f $OUT/metrics-both-end.txt ]] &&
+            report "  tick cost in phase 2 (steady, links read, nothing to change): $(tick_cost "$OUT/metrics-both-end.txt" "$OUT/metrics-both-start.txt")"
     fi
     report ""
     for row in none static qosd; do
