@@ -98,9 +98,14 @@ impl Agent {
         };
         let plans = net::plan_links(&self.config, &groups);
         let done = self.net.network.reconcile(plans);
+        self.count_shaping(&done);
+        if self.config.host.links.is_empty() {
+            // The reconcile above removed what a reload took away; with no
+            // links there is nothing more to read.
+            return;
+        }
         let now = Instant::now();
         let elapsed = self.net.last.replace(now).map(|last| now - last);
-        self.count_shaping(&done);
         self.export_traffic(&done.traffic, elapsed);
         if let Some(elapsed) = elapsed.filter(|elapsed| !elapsed.is_zero()) {
             let link_rates = self.link_rates(elapsed);
@@ -118,7 +123,7 @@ impl Agent {
         let now = self.net.network.invocations();
         let before = std::mem::replace(&mut self.net.invocations, now);
         let tools = [("tc", now.tc - before.tc), ("nft", now.nft - before.nft)];
-        for (tool, count) in tools {
+        for (tool, count) in tools.into_iter().filter(|(_, count)| *count > 0) {
             metrics
                 .shaper_invocations
                 .with_label_values(&[tool])
