@@ -182,6 +182,7 @@ impl Network {
             }
             return;
         }
+        say_if_replacing_a_foreign_root(interface, &observed);
         match self.shaper.apply_link(plan, &observed) {
             Ok(()) => {
                 done.writes += 1;
@@ -282,6 +283,23 @@ impl Network {
             Ok(()) => info!("removed nftables table {}", plan::TABLE),
             Err(error) => warn!("cannot remove nftables table {}: {error}", plan::TABLE),
         }
+    }
+}
+
+/// qosd owns the root qdisc of a declared link: say so when that displaces
+/// another (a multi-queue `mq`, or someone's own shaping). The kernel's
+/// defaults, which a link gets when nobody set one, go unmentioned.
+fn say_if_replacing_a_foreign_root(interface: &str, observed: &LinkState) {
+    let Some(root) = observed.qdisc_under(Handle::ROOT) else {
+        return;
+    };
+    let ours = root.kind == "htb" && root.handle == plan::ROOT_QDISC;
+    let default = matches!(root.kind.as_str(), "noqueue" | "pfifo_fast" | "fq_codel");
+    if !ours && !default {
+        warn!(
+            "link {interface}: replacing its root qdisc {} {} with qosd's HTB tree",
+            root.kind, root.handle
+        );
     }
 }
 
