@@ -1083,11 +1083,10 @@ mod tests {
             let kernel = shaper.kernel.lock().unwrap();
             let api = kernel.links["eth0"].class(Handle::new(1, 0x10)).unwrap();
             assert_eq!((api.rate, api.ceil), (3_125_000, 5_000_000));
+            // The fake tree is not at /sys/fs/cgroup, where nftables looks
+            // groups up: the table is loaded, without group rules.
             let table = kernel.table.as_deref().unwrap();
-            assert!(
-                table.contains("socket cgroupv2 level 1 \"t1\" meta priority set 1:11"),
-                "{table}"
-            );
+            assert!(!table.contains("socket cgroupv2"), "{table}");
         }
         shaper
             .kernel

@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
 use super::Agent;
-use crate::config::{Config, Tenant};
+use crate::config::{Config, NFTABLES_CGROUP_MOUNT, Tenant};
 use crate::metrics::{Metrics, TenantNetSeries};
 use crate::net::{self, GroupLocator, Invocations, Network, TenantTraffic};
 use crate::policy::{BASELINE_TOLERANCE, CONTENTION_HYSTERESIS};
@@ -65,7 +65,9 @@ impl NetControl {
 }
 
 /// Finds the tenants' groups for the nftables rules: the path relative to
-/// the cgroup2 mount (qosd's `cgroup_root`), and its inode.
+/// the cgroup2 mount (qosd's `cgroup_root`), and its inode. nftables looks
+/// paths up only under /sys/fs/cgroup, so with another root there are no
+/// group rules (`qosd check` warns about that).
 struct ReadyGroups<'a> {
     root: PathBuf,
     ready: Vec<&'a str>,
@@ -73,7 +75,8 @@ struct ReadyGroups<'a> {
 
 impl GroupLocator for ReadyGroups<'_> {
     fn locate(&self, tenant: &Tenant) -> Option<(PathBuf, u64)> {
-        if !self.ready.contains(&tenant.name.as_str())
+        if self.root != Path::new(NFTABLES_CGROUP_MOUNT)
+            || !self.ready.contains(&tenant.name.as_str())
             || tenant.cgroup.components().next().is_none()
         {
             return None;

@@ -35,6 +35,10 @@ pub use units::{CoresError, RateError, format_bits_per_second, format_bytes_per_
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
+/// Where nftables looks up `socket cgroupv2` paths (compiled into nft): a
+/// tenant's own traffic can be classified only if its group lives here.
+pub const NFTABLES_CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+
 /// CPU cores (1.0 = one CPU). Parsed from a float or a string like "500m".
 ///
 /// `"1.5".parse::<Cores>()` accepts the same strings as the configuration file

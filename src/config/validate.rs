@@ -89,6 +89,7 @@ pub(super) fn validate(
             check_link_capacity(&tenants, &host, overcommit_span, diagnostics);
         }
         warn_about_idle_tenants(&tenants, diagnostics);
+        net::warn_about_unmatchable_cgroups(&tenants, &agent, diagnostics);
     }
     Config {
         agent,

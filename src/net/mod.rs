@@ -96,6 +96,8 @@ pub struct Network {
     /// Links said to be missing (said once until they appear).
     missing: HashSet<String>,
     previous: HashMap<(String, String), ClassCounters>,
+    /// Per link, each tenant's class minor (see `keep_classes_stable`).
+    classes: HashMap<String, HashMap<String, u16>>,
     /// In a dry run, the batch last shown per link (shown again only when
     /// it changes).
     dry_run_shown: HashMap<String, String>,
@@ -113,6 +115,7 @@ impl Network {
             table_ruleset: None,
             missing: HashSet::new(),
             previous: HashMap::new(),
+            classes: HashMap::new(),
             dry_run_shown: HashMap::new(),
         }
     }
@@ -123,8 +126,10 @@ impl Network {
 
     /// Brings every link and the table to `plans`, repairing what changed
     /// behind qosd's back, and reads the tenants' counters.
-    pub fn reconcile(&mut self, plans: Vec<LinkPlan>) -> Reconciled {
+    pub fn reconcile(&mut self, mut plans: Vec<LinkPlan>) -> Reconciled {
         self.tick += 1;
+        self.shaper.refresh();
+        self.keep_classes_stable(&mut plans);
         let mut done = Reconciled::default();
         self.drop_removed_links(&plans, &mut done);
         for plan in &plans {
@@ -247,6 +252,29 @@ impl Network {
     }
 
     /// A link no longer declared loses qosd's tree (a reload removed it).
+    /// Gives each tenant the class it had before on the link, and a new one
+    /// a minor no tenant held at the previous reconcile: the plan numbers
+    /// tenants in file order, and `class replace` keeps a class's counters,
+    /// so without this a reload that removes one tenant would hand its
+    /// counters to the next.
+    fn keep_classes_stable(&mut self, plans: &mut [LinkPlan]) {
+        for plan in plans {
+            let known = self.classes.entry(plan.interface.clone()).or_default();
+            let mut taken: HashSet<u16> = known.values().copied().collect();
+            for tenant in &mut plan.tenants {
+                let minor = *known.entry(tenant.tenant.clone()).or_insert_with(|| {
+                    let free =
+                        (plan::FIRST_TENANT_MINOR..=u16::MAX).find(|minor| !taken.contains(minor));
+                    let minor = free.unwrap_or(u16::MAX);
+                    taken.insert(minor);
+                    minor
+                });
+                tenant.class = Handle::new(plan::ROOT_QDISC.major(), minor);
+            }
+            known.retain(|name, _| plan.tenants.iter().any(|tenant| tenant.tenant == *name));
+        }
+    }
+
     fn drop_removed_links(&mut self, plans: &[LinkPlan], done: &mut Reconciled) {
         let removed: Vec<String> = self
             .links
@@ -255,9 +283,18 @@ impl Network {
             .cloned()
             .collect();
         for interface in removed {
-            let health = self.links.remove(&interface).unwrap_or_default();
+            self.links.remove(&interface);
+            self.classes.remove(&interface);
             self.previous.retain(|(_, link), _| *link != interface);
-            if health.built && !self.dry_run {
+            // Decided by what is there, not by `built`: a tree left half
+            // made by a failed batch goes too.
+            let ours = match self.shaper.observe(&interface) {
+                Ok(Some(state)) => state
+                    .qdisc_under(Handle::ROOT)
+                    .is_some_and(|root| root.handle == plan::ROOT_QDISC),
+                _ => false,
+            };
+            if ours && !self.dry_run {
                 info!("link {interface} is no longer declared; removing qosd's qdisc from it");
                 match self.shaper.remove_link(&interface) {
                     Ok(()) => done.writes += 1,

@@ -8,9 +8,12 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use nix::sys::socket::sockopt::ReceiveTimeout;
 use nix::sys::socket::{
-    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto,
+    setsockopt, socket,
 };
+use nix::sys::time::TimeVal;
 
 use super::types::{ClassCounters, ClassState, Handle, LinkState, QdiscState};
 
@@ -49,6 +52,7 @@ const NFTA_GEN_ID: u16 = 1;
 const NFGENMSG_LEN: usize = 4;
 
 const RECEIVE_BUFFER: usize = 64 * 1024;
+const RECEIVE_TIMEOUT_SECONDS: i64 = 2;
 
 /// A netlink socket of one protocol, opened on first use.
 pub struct NetlinkSocket {
@@ -117,30 +121,47 @@ impl NetlinkSocket {
                 SockFlag::SOCK_CLOEXEC,
                 self.protocol,
             )?;
+            // The kernel always answers; if it ever did not, the tick must
+            // fail rather than hang until the watchdog kills qosd.
+            let timeout = TimeVal::new(RECEIVE_TIMEOUT_SECONDS, 0);
+            setsockopt(&socket, ReceiveTimeout, &timeout)?;
             self.socket = Some(socket);
         }
         Ok(self.socket.as_ref().map_or(-1, |socket| socket.as_raw_fd()))
     }
 
-    /// The qdiscs and classes on `interface`, or `None` if there is no such
-    /// interface.
-    pub fn link_state(&mut self, interface: &str) -> io::Result<Option<LinkState>> {
+    /// Every qdisc of every interface, with its interface index: the kernel
+    /// dumps them all whatever the request names, so one dump serves all
+    /// links.
+    pub fn qdiscs(&mut self) -> io::Result<Vec<(u32, QdiscState)>> {
+        let replies = self.request(RTM_GETQDISC, NLM_F_DUMP, &tcmsg(0))?;
+        Ok(replies
+            .iter()
+            .filter_map(|payload| Some((read_i32(payload, 4)? as u32, parse_qdisc(payload)?)))
+            .collect())
+    }
+
+    /// The classes on `interface` with its qdiscs (picked from `qdiscs`),
+    /// or `None` if there is no such interface.
+    pub fn link_state(
+        &mut self,
+        interface: &str,
+        qdiscs: &[(u32, QdiscState)],
+    ) -> io::Result<Option<LinkState>> {
         let Some(index) = interface_index(interface) else {
             return Ok(None);
         };
-        let request = tcmsg(index);
-        let qdiscs = self.request(RTM_GETQDISC, NLM_F_DUMP, &request)?;
-        let classes = self.request(RTM_GETTCLASS, NLM_F_DUMP, &request)?;
-        let on_link = |payload: &Vec<u8>| read_i32(payload, 4) == Some(index as i32);
+        let classes = self.request(RTM_GETTCLASS, NLM_F_DUMP, &tcmsg(index))?;
+        let on_link = |payload: &&Vec<u8>| read_i32(payload, 4) == Some(index as i32);
         Ok(Some(LinkState {
             qdiscs: qdiscs
                 .iter()
-                .filter(|p| on_link(p))
-                .filter_map(|p| parse_qdisc(p))
+                .filter(|(on, _)| *on == index)
+                .map(|(_, qdisc)| qdisc.clone())
                 .collect(),
             classes: classes
                 .iter()
-                .filter(|p| on_link(p))
+                .filter(on_link)
                 .filter_map(|p| parse_class(p))
                 .collect(),
         }))
@@ -412,10 +433,11 @@ mod tests {
         // Every Linux host has `lo`; its state must read (an empty or
         // noqueue qdisc list), and an unknown interface must read as absent.
         let mut socket = NetlinkSocket::route();
-        match socket.link_state("lo") {
-            Ok(state) => assert!(state.is_some()),
-            Err(error) => eprintln!("netlink unavailable here: {error}"),
-        }
-        assert_eq!(socket.link_state("qosd-nosuch0").ok().flatten(), None);
+        let qdiscs = match socket.qdiscs() {
+            Ok(qdiscs) => qdiscs,
+            Err(error) => return eprintln!("netlink unavailable here: {error}"),
+        };
+        assert!(socket.link_state("lo", &qdiscs).unwrap().is_some());
+        assert_eq!(socket.link_state("qosd-nosuch0", &qdiscs).unwrap(), None);
     }
 }

@@ -23,7 +23,7 @@ use crate::config::{Config, Tenant};
 pub const ROOT_QDISC: Handle = Handle::new(1, 0);
 pub const LINK_CLASS: Handle = Handle::new(1, 1);
 pub const DEFAULT_CLASS: Handle = Handle::new(1, 2);
-const FIRST_TENANT_MINOR: u16 = 0x10;
+pub(super) const FIRST_TENANT_MINOR: u16 = 0x10;
 pub const LEAF_QDISC_KIND: &str = "fq_codel";
 pub const TABLE: &str = "inet qosd";
 /// HTB refuses a rate of 0; this is 8 kbit/s.
@@ -207,6 +207,13 @@ fn extra_classes<'a>(
 pub fn tc_batch(plan: &LinkPlan, observed: &LinkState) -> String {
     let device = &plan.interface;
     let mut batch = String::new();
+    // `replace` cannot turn a qdisc into another kind under the same handle.
+    let foreign_root = observed
+        .qdisc_under(Handle::ROOT)
+        .is_some_and(|root| root.handle == ROOT_QDISC && root.kind != "htb");
+    if foreign_root {
+        let _ = writeln!(batch, "qdisc del dev {device} root");
+    }
     let _ = writeln!(
         batch,
         "qdisc replace dev {device} root handle {ROOT_QDISC} htb default {:x}",
@@ -237,6 +244,13 @@ pub fn tc_batch(plan: &LinkPlan, observed: &LinkState) -> String {
     }
     for leaf in plan.leaves() {
         let handle = Handle::new(leaf.minor(), 0);
+        let foreign_leaf = !foreign_root
+            && observed
+                .qdisc_under(leaf)
+                .is_some_and(|qdisc| qdisc.handle == handle && qdisc.kind != LEAF_QDISC_KIND);
+        if foreign_leaf {
+            let _ = writeln!(batch, "qdisc del dev {device} parent {leaf}");
+        }
         let _ = writeln!(
             batch,
             "qdisc replace dev {device} parent {leaf} handle {handle} {LEAF_QDISC_KIND}"
@@ -259,11 +273,13 @@ pub fn nft_ruleset(plans: &[LinkPlan]) -> String {
     for plan in plans {
         for tenant in &plan.tenants {
             let (device, class) = (&plan.interface, tenant.class);
-            if let Some((path, _)) = &tenant.cgroup {
+            if let Some((path, inode)) = &tenant.cgroup {
                 let level = path.components().count();
+                // The inode in the comment makes a group made again (same
+                // path, new id) a different ruleset, so it is loaded again.
                 let _ = writeln!(
                     output,
-                    "\t\toifname \"{device}\" socket cgroupv2 level {level} \"{}\" meta priority set {class}",
+                    "\t\toifname \"{device}\" socket cgroupv2 level {level} \"{}\" meta priority set {class} comment \"cgroup inode {inode}\"",
                     path.display()
                 );
             }
@@ -326,6 +342,8 @@ mod tests {
         }
     }
 
+    use crate::net::types::QdiscState;
+
     fn built(plan: &LinkPlan) -> LinkState {
         crate::net::fake::build(plan, &LinkState::default())
     }
@@ -381,6 +399,40 @@ qdisc replace dev up0 parent 1:11 handle 11: fq_codel
     }
 
     #[test]
+    fn a_qdisc_of_another_kind_under_our_handle_is_deleted_before_the_replace() {
+        let plan = plan();
+        let mut state = built(&plan);
+        state.qdiscs[1].kind = "pfifo".into(); // the leaf 2: under 1:2
+        let batch = tc_batch(&plan, &state);
+        assert!(
+            batch.contains(
+                "qdisc del dev up0 parent 1:2\nqdisc replace dev up0 parent 1:2 handle 2: fq_codel"
+            ),
+            "{batch}"
+        );
+        state.qdiscs[0].kind = "prio".into(); // the root 1:
+        let batch = tc_batch(&plan, &state);
+        assert!(batch.starts_with("qdisc del dev up0 root\n"), "{batch}");
+        assert!(
+            !batch.contains("parent 1:2\nqdisc replace"),
+            "leaves go with the root: {batch}"
+        );
+        let noqueue = QdiscState {
+            handle: Handle(0),
+            parent: Handle::ROOT,
+            kind: "noqueue".into(),
+        };
+        let fresh = LinkState {
+            qdiscs: vec![noqueue],
+            classes: vec![],
+        };
+        assert!(
+            !tc_batch(&plan, &fresh).contains(" del "),
+            "a kernel default is replaced, not deleted"
+        );
+    }
+
+    #[test]
     fn baselines_above_capacity_leave_the_default_class_the_minimum_rate() {
         let mut plan = plan();
         plan.tenants[1].rate = plan.capacity;
@@ -396,7 +448,7 @@ delete table inet qosd
 table inet qosd {
 \tchain output {
 \t\ttype filter hook output priority mangle; policy accept;
-\t\toifname \"up0\" socket cgroupv2 level 2 \"qosd.slice/api\" meta priority set 1:10
+\t\toifname \"up0\" socket cgroupv2 level 2 \"qosd.slice/api\" meta priority set 1:10 comment \"cgroup inode 7\"
 \t}
 \tchain forward {
 \t\ttype filter hook forward priority mangle; policy accept;

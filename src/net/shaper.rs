@@ -4,10 +4,15 @@
 
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use super::netlink::NetlinkSocket;
 use super::plan::{self, LinkPlan};
-use super::types::LinkState;
+use super::types::{LinkState, QdiscState};
 
 /// Why shaping could not be read or written. The messages name the binary
 /// or the kernel module an operator has to install.
@@ -43,6 +48,8 @@ pub struct Invocations {
 
 pub trait Shaper: Send {
     /// The link's qdiscs and classes; `None` if there is no such interface.
+    /// Forgets what was read at the previous reconcile.
+    fn refresh(&mut self) {}
     fn observe(&mut self, interface: &str) -> Result<Option<LinkState>, ShapeError>;
     /// Makes `observed` into `plan`.
     fn apply_link(&mut self, plan: &LinkPlan, observed: &LinkState) -> Result<(), ShapeError>;
@@ -64,8 +71,20 @@ pub struct SystemShaper {
     /// The nftables generation when the table was last known to be ours,
     /// and its listing then.
     table_seen: Option<(u32, String)>,
+    /// Calls of `table_intact` since the table was last listed.
+    checks_since_listing: u32,
+    /// Every qdisc on the host, dumped once per reconcile.
+    qdiscs: Option<Vec<(u32, QdiscState)>>,
     invocations: Invocations,
 }
+
+/// While other programs keep changing nftables (a container runtime, a
+/// firewall), the generation moves every tick: list our table at most on
+/// every second check then, so a quiet tick still starts no process.
+const CHECKS_PER_LISTING: u32 = 2;
+
+/// A `tc` or `nft` that does not finish in this time is killed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for SystemShaper {
     fn default() -> Self {
@@ -73,19 +92,28 @@ impl Default for SystemShaper {
             route: NetlinkSocket::route(),
             netfilter: NetlinkSocket::netfilter(),
             table_seen: None,
+            checks_since_listing: CHECKS_PER_LISTING,
+            qdiscs: None,
             invocations: Invocations::default(),
         }
     }
 }
 
 impl Shaper for SystemShaper {
+    fn refresh(&mut self) {
+        self.qdiscs = None;
+    }
+
     fn observe(&mut self, interface: &str) -> Result<Option<LinkState>, ShapeError> {
-        self.route
-            .link_state(interface)
-            .map_err(|error| ShapeError::Netlink {
-                what: format!("the qdiscs of {interface}"),
-                detail: error.to_string(),
-            })
+        let unreadable = |error: io::Error| ShapeError::Netlink {
+            what: format!("the qdiscs of {interface}"),
+            detail: error.to_string(),
+        };
+        if self.qdiscs.is_none() {
+            self.qdiscs = Some(self.route.qdiscs().map_err(unreadable)?);
+        }
+        let qdiscs = self.qdiscs.as_deref().unwrap_or_default();
+        self.route.link_state(interface, qdiscs).map_err(unreadable)
     }
 
     fn apply_link(&mut self, plan: &LinkPlan, observed: &LinkState) -> Result<(), ShapeError> {
@@ -109,10 +137,12 @@ impl Shaper for SystemShaper {
         let Some((seen, listing)) = &self.table_seen else {
             return Ok(false);
         };
-        if *seen == generation {
+        self.checks_since_listing += 1;
+        if *seen == generation || self.checks_since_listing < CHECKS_PER_LISTING {
             return Ok(true);
         }
         // Some table changed, maybe not ours: look.
+        self.checks_since_listing = 0;
         let listing = listing.clone();
         let intact = self.list_table()? == listing;
         if intact {
@@ -199,14 +229,36 @@ fn run(
         // A failure here shows as the command's own error below.
         let _ = stdin.write_all(input.as_bytes());
     }
-    let output = child
-        .wait_with_output()
-        .map_err(|error| failed(binary, error.to_string()))?;
+    let output = wait_at_most(child, COMMAND_TIMEOUT).map_err(|error| failed(binary, error))?;
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).trim().to_owned();
     if output.status.success() {
         Ok(Ok(text(&output.stdout)))
     } else {
         Ok(Err(text(&output.stderr)))
+    }
+}
+
+/// The child's output, or an error once `timeout` has passed (the child is
+/// killed then). Its output is collected on a thread, so a full pipe cannot
+/// stall it.
+fn wait_at_most(
+    child: std::process::Child,
+    timeout: Duration,
+) -> Result<std::process::Output, String> {
+    let pid = Pid::from_raw(child.id() as i32);
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || sender.send(child.wait_with_output()));
+    match receiver.recv_timeout(timeout) {
+        Ok(output) => output.map_err(|error| error.to_string()),
+        Err(_) => {
+            // The waiting thread owns the child, so it goes by pid; that
+            // pid is still the child's unless it exited at this very moment.
+            let _ = kill(pid, Signal::SIGKILL);
+            Err(format!(
+                "did not finish within {} s and was killed",
+                timeout.as_secs()
+            ))
+        }
     }
 }
 

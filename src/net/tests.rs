@@ -93,6 +93,47 @@ fn a_new_contract_is_applied_without_counting_drift_and_counters_survive() {
 }
 
 #[test]
+fn a_reload_that_removes_a_tenant_leaves_the_others_their_classes_and_counters() {
+    let (mut network, shaper) = network();
+    let mut two = plan(5_000_000);
+    let mut bulk = two.tenants[0].clone();
+    bulk.tenant = "bulk".into();
+    bulk.class = Handle::new(1, 0x11);
+    two.tenants.push(bulk.clone());
+    network.reconcile(vec![two.clone()]);
+    kernel(&shaper).send("up0", Handle::new(1, 0x10), 9_000);
+    network.reconcile(vec![two]);
+    // The new file lists bulk alone, so the plan numbers it 1:10.
+    let mut bulk_alone = plan(5_000_000);
+    bulk.class = Handle::new(1, 0x10);
+    bulk_alone.tenants = vec![bulk];
+    let reloaded = network.reconcile(vec![bulk_alone.clone()]);
+    assert_eq!(
+        reloaded.traffic.iter().map(|t| t.delta.bytes).sum::<u64>(),
+        0
+    );
+    let link = kernel(&shaper).links["up0"].clone();
+    assert!(
+        link.class(Handle::new(1, 0x11)).is_some(),
+        "bulk keeps 1:11"
+    );
+    assert!(
+        link.class(Handle::new(1, 0x10)).is_none(),
+        "api's class is gone"
+    );
+    // A tenant added later does not get a class that still had traffic.
+    let mut api_again = plan(5_000_000).tenants[0].clone();
+    api_again.tenant = "new".into();
+    bulk_alone.tenants.push(api_again);
+    network.reconcile(vec![bulk_alone]);
+    assert!(
+        kernel(&shaper).links["up0"]
+            .class(Handle::new(1, 0x10))
+            .is_some()
+    );
+}
+
+#[test]
 fn counters_of_a_class_made_again_start_over_instead_of_going_negative() {
     let before = ClassCounters {
         bytes: 9000,

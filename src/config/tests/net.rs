@@ -703,3 +703,25 @@ fn no_panic_on_odd_net_input() {
         let _ = parse_on(text, TWO_CPUS);
     }
 }
+
+#[test]
+fn net_contracts_under_another_cgroup_root_warn_that_only_veths_are_classified() {
+    let contract = "[tenants.api]\nnet = [{ interface = \"eth0\", egress = { baseline = 0, burst = \"1Mbit\" } }]\n";
+    let elsewhere = valid_on_disks(&format!(
+        "[agent]\ncgroup_root = \"/tmp/cg\"\n{ETH0_HOST}{contract}"
+    ));
+    assert_eq!(
+        elsewhere.warnings,
+        [
+            "agent.cgroup_root is /tmp/cg, but nftables matches `socket cgroupv2` only under /sys/fs/cgroup: \
+             the tenants' own traffic is not classified into their net contracts (traffic from a tenant's \
+             `veth` still is)"
+        ]
+    );
+    let at_the_mount = valid_on_disks(&format!("{ETH0_HOST}{contract}"));
+    assert!(
+        at_the_mount.warnings.is_empty(),
+        "{:?}",
+        at_the_mount.warnings
+    );
+}

@@ -1,6 +1,8 @@
 //! `[[host.links]]` and the tenants' `net = [...]`: interfaces, bit rates,
 //! and the checks against each link's egress capacity.
 
+use std::path::Path;
+
 use toml::Spanned;
 
 use super::{CheckedTenant, report_overcommitment};
@@ -12,7 +14,8 @@ use crate::config::schema::{
 };
 use crate::config::units::{format_bits_per_second, format_number, parse_bits_per_second};
 use crate::config::{
-    BitsPerSecond, Contract, HostConfig, HostFacts, LinkCapacity, NetContract, ZERO_BASELINE_WEIGHT,
+    AgentConfig, BitsPerSecond, Contract, HostConfig, HostFacts, LinkCapacity,
+    NFTABLES_CGROUP_MOUNT, NetContract, ZERO_BASELINE_WEIGHT,
 };
 
 /// Rates such as "1.1Mbit/s" are not whole numbers, and sums of those are
@@ -381,6 +384,25 @@ fn default_net_weight(baseline: BitsPerSecond) -> f64 {
         baseline.get()
     } else {
         ZERO_BASELINE_WEIGHT
+    }
+}
+
+/// nftables resolves a `socket cgroupv2` path under its own compiled-in
+/// mount, /sys/fs/cgroup, and refuses any other: with tenants elsewhere,
+/// only their veths' traffic can be classified.
+pub(super) fn warn_about_unmatchable_cgroups(
+    tenants: &[CheckedTenant],
+    agent: &AgentConfig,
+    diagnostics: &mut Diagnostics,
+) {
+    let shaped = tenants.iter().any(|checked| !checked.tenant.net.is_empty());
+    if shaped && agent.cgroup_root != Path::new(NFTABLES_CGROUP_MOUNT) {
+        diagnostics.warn(format!(
+            "agent.cgroup_root is {}, but nftables matches `socket cgroupv2` only under {}: the tenants' own traffic \
+             is not classified into their net contracts (traffic from a tenant's `veth` still is)",
+            agent.cgroup_root.display(),
+            NFTABLES_CGROUP_MOUNT
+        ));
     }
 }
 
