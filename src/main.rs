@@ -157,7 +157,8 @@ fn run(options: qosd::agent::Options) -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let facts = HostFacts::of_this_host(online_cpus());
+    let facts =
+        qosd::agent::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
     match config::load(path, &facts) {
         Ok(loaded) => {
             print!("{}", loaded.config.summary());

@@ -152,6 +152,7 @@ impl FakeHost {
             online_cpus: ONLINE_CPUS as f64,
             resolve_device: resolve_fake_device,
             find_interface: find_fake_interface,
+            memory_total: Some(FAKE_MEMORY_TOTAL),
         }
     }
 
@@ -275,3 +276,6 @@ fn proc_stat(busy_ticks: u64) -> String {
     text.push_str("intr 0\nctxt 0\nbtime 0\nprocesses 1\nprocs_running 1\nprocs_blocked 0\n");
     text
 }
+
+/// MemTotal of the fake host: 4 GiB.
+pub const FAKE_MEMORY_TOTAL: u64 = 4 << 30;

@@ -43,7 +43,7 @@ pub struct Options {
 pub async fn run(options: Options) -> anyhow::Result<()> {
     raise_open_files_limit();
     let proc = ProcFs::default();
-    let facts = HostFacts::of_this_host(online_cpus(&proc)?);
+    let facts = with_memory_total(HostFacts::of_this_host(online_cpus(&proc)?), &proc);
     let loaded = config::load(&options.config_path, &facts)?;
     for warning in &loaded.warnings {
         warn!("{}: {warning}", options.config_path.display());
@@ -95,6 +95,18 @@ pub fn raise_open_files_limit() {
         .and_then(|(_, hard)| setrlimit(Resource::RLIMIT_NOFILE, hard, hard));
     if let Err(error) = raised {
         warn!("cannot raise the open files limit: {error}");
+    }
+}
+
+/// `facts` with the host's MemTotal, if /proc/meminfo can tell it (memory
+/// baselines are then checked against it).
+pub fn with_memory_total(facts: HostFacts, proc: &ProcFs) -> HostFacts {
+    match proc.read_memory_total() {
+        Ok(bytes) => facts.with_memory_total(bytes),
+        Err(error) => {
+            warn!("memory baselines are not checked against the host's memory: {error}");
+            facts
+        }
     }
 }
 
@@ -220,9 +232,15 @@ impl Agent {
     fn reload(&mut self) {
         let path = self.options.config_path.clone();
         info!("reloading {}", path.display());
-        let facts = |online_cpus| HostFacts {
-            online_cpus,
-            ..self.host_lookups
+        let facts = |online_cpus| {
+            let facts = HostFacts {
+                online_cpus,
+                ..self.host_lookups
+            };
+            match self.host_lookups.memory_total {
+                Some(_) => facts,
+                None => with_memory_total(facts, &self.proc),
+            }
         };
         let loaded =
             online_cpus(&self.proc).and_then(|cpus| Ok(config::load(&path, &facts(cpus))?));

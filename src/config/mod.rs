@@ -123,6 +123,9 @@ pub struct HostConfig {
     pub disks: Vec<DiskCapacity>,
     /// `[[host.links]]`, in file order; at most one entry per interface.
     pub links: Vec<LinkCapacity>,
+    /// `host.reserved_memory`, bytes kept out of the tenants' memory
+    /// baselines (for the kernel and the system).
+    pub reserved_memory: u64,
 }
 
 /// `[[host.links]]`: a network interface whose egress qosd shapes, and its
@@ -246,6 +249,30 @@ pub struct Tenant {
     pub disk: Vec<DiskContract>,
     /// At most one entry per interface, each on a link of `[[host.links]]`.
     pub net: Vec<NetContract>,
+    pub memory: Option<MemoryContract>,
+}
+
+/// `memory = { baseline, burst, limit?, protection? }`, in bytes: the
+/// baseline is protected from reclaim (`memory.min`, or `memory.low` when
+/// `protection = "soft"`), above the burst the kernel throttles and
+/// reclaims (`memory.high`), and `limit` is the hard cap (`memory.max`,
+/// where the OOM killer acts). baseline ≤ burst ≤ limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryContract {
+    pub baseline: u64,
+    pub burst: u64,
+    pub limit: Option<u64>,
+    pub protection: MemoryProtection,
+}
+
+/// How a memory baseline is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryProtection {
+    /// `memory.min`: never reclaimed, even if the host must OOM-kill.
+    #[default]
+    Hard,
+    /// `memory.low`: reclaimed only when nothing unprotected is left.
+    Soft,
 }
 
 /// Baseline and burst of one resource. `weight` is resolved: the `weight = N`
@@ -275,6 +302,9 @@ pub struct HostFacts {
     /// Whether a network interface exists (`Err` says why not: "no network
     /// interface named eth9"). Tests pass a fake one.
     pub find_interface: fn(&str) -> Result<(), String>,
+    /// MemTotal in bytes, when known: memory baselines are checked against
+    /// it minus `host.reserved_memory`.
+    pub memory_total: Option<u64>,
 }
 
 impl HostFacts {
@@ -285,7 +315,14 @@ impl HostFacts {
             online_cpus,
             resolve_device: resolve_block_device,
             find_interface: find_network_interface,
+            memory_total: None,
         }
+    }
+
+    /// The same facts, knowing the host's memory.
+    pub const fn with_memory_total(mut self, bytes: u64) -> Self {
+        self.memory_total = Some(bytes);
+        self
     }
 }
 

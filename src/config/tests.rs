@@ -32,6 +32,7 @@ const DISKS: HostFacts = HostFacts {
     online_cpus: 2.0,
     resolve_device: fake_device,
     find_interface: crate::testing::find_fake_interface,
+    memory_total: None,
 };
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {

@@ -29,6 +29,9 @@ const DEFAULT_CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const DEFAULT_PARENT: &str = "qosd.slice";
 const DEFAULT_METRICS_LISTEN: ([u8; 4], u16) = ([127, 0, 0, 1], 9477);
 const DEFAULT_CONTENTION_THRESHOLD: f64 = 0.9;
+/// Kept out of the tenants' memory baselines: the kernel, qosd and the
+/// system's own services need some.
+const DEFAULT_RESERVED_MEMORY: u64 = 256 * 1024 * 1024;
 /// Longest cgroup directory name (NAME_MAX); a tenant name becomes one.
 const MAX_TENANT_NAME_BYTES: usize = 255;
 /// Sums of decimal baselines such as 0.1 + 0.2 are not exact in binary.
@@ -232,6 +235,7 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
         contention_threshold,
         disks: Vec::new(),
         links: Vec::new(),
+        reserved_memory: DEFAULT_RESERVED_MEMORY,
         // Overcommitment is allowed unless refused: a warning is enough for a
         // host whose tenants rarely peak together.
         allow_overcommit: raw
@@ -340,6 +344,7 @@ fn validate_tenant(
         cpu,
         disk,
         net,
+        memory: None,
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,

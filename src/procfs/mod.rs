@@ -18,6 +18,7 @@ const STAT: &str = "stat";
 const DISKSTATS: &str = "diskstats";
 const PRESSURE_DIR: &str = "pressure";
 const NET_DEV: &str = "net/dev";
+const MEMINFO: &str = "meminfo";
 
 /// The 16 counters after `name:` in /proc/net/dev: 8 receive (bytes first),
 /// then 8 transmit (bytes, packets, errs, drop, ...).
@@ -195,6 +196,15 @@ impl ProcFs {
     }
 }
 
+impl ProcFs {
+    /// MemTotal from /proc/meminfo, in bytes.
+    pub fn read_memory_total(&self) -> Result<u64, ProcError> {
+        let path = self.root.join(MEMINFO);
+        let text = read(&path)?;
+        parse_memory_total(&text).map_err(|reason| ProcError::Parse { path, reason })
+    }
+}
+
 impl Default for ProcFs {
     fn default() -> Self {
         ProcFs::at("/proc")
@@ -217,6 +227,20 @@ fn from_cgroup(path: PathBuf, error: CgroupError) -> ProcError {
         other => other.to_string(),
     };
     ProcError::Parse { path, reason }
+}
+
+/// The `MemTotal:    16318012 kB` line (the kernel's "kB" is KiB).
+fn parse_memory_total(text: &str) -> Result<u64, String> {
+    let line = text
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .ok_or("no MemTotal line")?;
+    let kibibytes = line
+        .trim()
+        .strip_suffix("kB")
+        .and_then(|number| number.trim().parse::<u64>().ok())
+        .ok_or_else(|| format!("MemTotal is not a number of kB: {line:?}"))?;
+    Ok(kibibytes * 1024)
 }
 
 /// Two header lines, then `name: counters...` (older kernels print no
@@ -370,6 +394,18 @@ Inter-|   Receive                                                |  Transmit
     lo:    4200      42    0    0    0     0          0         0     4200      42    0    0    0     0       0          0
   up0: 1000 10 0 0 0 0 0 0 987654321 65432 0 7 0 0 0 0
 ";
+
+    #[test]
+    fn memory_total_comes_from_meminfo_in_bytes() {
+        let meminfo = "MemTotal:        1004128 kB\nMemFree:          700000 kB\n";
+        assert_eq!(parse_memory_total(meminfo), Ok(1004128 * 1024));
+        assert!(parse_memory_total("MemFree: 1 kB\n").is_err());
+        assert!(
+            parse_memory_total("MemTotal: lots\n")
+                .unwrap_err()
+                .contains("lots")
+        );
+    }
 
     #[test]
     fn net_dev_gives_transmit_counters_by_interface() {
