@@ -31,7 +31,10 @@ pub use devices::{
     resolve_block_device,
 };
 use diagnostics::Diagnostics;
-pub use units::{CoresError, RateError, format_bits_per_second, format_bytes_per_second};
+pub use units::{
+    CoresError, RateError, SizeError, format_bits_per_second, format_bytes,
+    format_bytes_per_second, parse_bytes,
+};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 

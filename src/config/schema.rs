@@ -3,10 +3,10 @@
 //! point at them.
 //!
 //! Keys that DESIGN.md describes but this version does not implement yet
-//! (`memory`, `match`) are part of the schema as untyped values: that way
-//! validation can say "not supported yet" instead of "unknown key", and
-//! implementing one later means giving its field a real type here (as `disk`,
-//! `net`, `host.disks` and `host.links` have).
+//! (`match`) are part of the schema as untyped values: that way validation
+//! can say "not supported yet" instead of "unknown key", and implementing one
+//! later means giving its field a real type here (as `disk`, `net`, `memory`,
+//! `host.disks` and `host.links` have).
 
 use std::fmt;
 
@@ -56,6 +56,7 @@ pub(super) struct RawHost {
     pub reserved_cpu: Option<Spanned<Quantity>>,
     pub contention_threshold: Option<Spanned<Fraction>>,
     pub allow_overcommit: Option<Spanned<bool>>,
+    pub reserved_memory: Option<Spanned<MemorySize>>,
     /// `[[host.disks]]`, decoded on its own into [`RawConfig::disks`]; named
     /// here so that serde accepts it and suggests it for a typo.
     #[expect(dead_code, reason = "only the key's name is used")]
@@ -81,13 +82,13 @@ pub(super) struct RawTenantEntry {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu`, `disk` and `net` keys"
+    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu`, `disk`, `net` and `memory` keys"
 )]
 pub(super) struct RawTenant {
     pub cgroup: Option<Spanned<PathText>>,
     pub cpu: Option<Spanned<RawContract>>,
-    /// Not implemented yet: `memory = { baseline = "1GiB", burst = "2GiB" }`.
-    pub memory: Option<Spanned<toml::Value>>,
+    /// `memory = { baseline = "1GiB", burst = "2GiB", limit = "3GiB" }`.
+    pub memory: Option<Spanned<RawMemoryContract>>,
     /// Per-device `disk = [{ device = ..., read_bps = {...} }]`, decoded on
     /// its own into [`RawTenantEntry::disk`].
     #[expect(dead_code, reason = "only the key's name is used")]
@@ -101,9 +102,9 @@ pub(super) struct RawTenant {
     pub match_processes: Option<Spanned<toml::Value>>,
 }
 
-/// `{ baseline, burst, weight }` of any resource. The quantities stay untyped
+/// `{ baseline, burst, weight }` of the CPU. The quantities stay untyped
 /// (number or string) so the unit is parsed, and its errors collected, during
-/// validation; memory contracts will reuse this shape.
+/// validation.
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
@@ -113,6 +114,22 @@ pub(super) struct RawContract {
     pub baseline: Spanned<Quantity>,
     pub burst: Spanned<Quantity>,
     pub weight: Option<Spanned<Weight>>,
+}
+
+/// A tenant's `memory = { baseline, burst, limit?, protection? }`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a memory contract table such as `{ baseline = "1GiB", burst = "2GiB" }`"#
+)]
+pub(super) struct RawMemoryContract {
+    pub baseline: Spanned<MemorySize>,
+    pub burst: Spanned<MemorySize>,
+    pub limit: Option<Spanned<MemorySize>>,
+    pub protection: Option<Spanned<ProtectionText>>,
+    /// Refused during validation with the reason: memory has no weight.
+    /// Any value is read, so that the reason is what the operator sees.
+    pub weight: Option<Spanned<IgnoredAny>>,
 }
 
 /// One `[[host.disks]]` entry: a device and its capacity per dimension.
@@ -374,6 +391,10 @@ quantity_field!(
     ByteRate,
     r#"a byte rate such as "50MiB/s" or a number of bytes per second"#
 );
+quantity_field!(
+    MemorySize,
+    r#"a memory size such as "1GiB" or a whole number of bytes"#
+);
 quantity_field!(IoRate, "a whole number of IOs per second such as 2000");
 quantity_field!(
     BitRate,
@@ -386,6 +407,7 @@ text_field!(
     DeviceText,
     r#"a device string such as "/dev/vda" or "254:0" (MAJ:MIN)"#
 );
+text_field!(ProtectionText, r#"a protection string, "hard" or "soft""#);
 text_field!(InterfaceText, r#"a network interface name such as "eth0""#);
 text_field!(
     AddressText,

@@ -1,18 +1,19 @@
 //! The human summary `qosd check` prints after a file validates.
 
-use super::units::{format_cores, format_duration, format_io, format_number};
-use super::{Config, DiskCapacity, IoDimension, LinkCapacity, Tenant};
+use super::units::{format_bytes, format_cores, format_duration, format_io, format_number};
+use super::{Config, DiskCapacity, IoDimension, LinkCapacity, MemoryProtection, Tenant};
 
 impl Config {
     /// Agent settings, host capacity, one aligned row per tenant, and the
-    /// disks and links with their contracts when there are any, e.g.:
+    /// disks and links with their contracts, and the memory contracts, when
+    /// there are any, e.g.:
     ///
     /// ```text
     /// agent:   tick every 1s, cgroups in /sys/fs/cgroup/qosd.slice, metrics on 127.0.0.1:9477
-    /// host:    0.0 cores reserved, contended above 90% of capacity, overcommit allowed
+    /// host:    0.0 cores reserved, 256 MiB of memory reserved, contended above 90% of capacity, overcommit allowed
     /// disks:   1 (/dev/vda)
     /// links:   1 (eth0)
-    /// tenants: 2, cpu baselines add up to 2.0 cores, 2 disk contracts, 2 net contracts
+    /// tenants: 2, cpu baselines add up to 2.0 cores, memory baselines to 1.5 GiB, 2 disk contracts, 2 net contracts
     ///
     ///   TENANT  CGROUP                    CPU BASELINE  CPU BURST  CPU WEIGHT
     ///   web     web.slice (adopted)                1.5        2.0         1.5
@@ -32,6 +33,10 @@ impl Config {
     ///   TENANT  LINK  VETH        BASELINE       BURST     WEIGHT
     ///   web     eth0  -         100 Mbit/s    1 Gbit/s  100000000
     ///   batch   eth0  veth-ctr   50 Mbit/s  500 Mbit/s   50000000
+    ///
+    ///   TENANT  MEMORY PROTECTION  BASELINE  BURST  LIMIT
+    ///   web     hard (memory.min)     1 GiB  2 GiB  3 GiB
+    ///   batch   soft (memory.low)   512 MiB  1 GiB      -
     /// ```
     pub fn summary(&self) -> String {
         let mut lines = vec![
@@ -61,6 +66,10 @@ impl Config {
             lines.push(String::new());
             lines.extend(tenant_net_table(&self.tenants));
         }
+        if self.tenants.iter().any(|tenant| tenant.memory.is_some()) {
+            lines.push(String::new());
+            lines.extend(tenant_memory_table(&self.tenants));
+        }
         let mut summary = lines.join("\n");
         summary.push('\n');
         summary
@@ -84,8 +93,10 @@ impl Config {
             "refused"
         };
         format!(
-            "host:    {} cores reserved, contended above {}% of capacity, overcommit {overcommit}",
+            "host:    {} cores reserved, {} of memory reserved, contended above {}% of \
+             capacity, overcommit {overcommit}",
             host.reserved_cpu,
+            format_bytes(host.reserved_memory),
             format_number(host.contention_threshold * 100.0)
         )
     }
@@ -135,10 +146,22 @@ impl Config {
             1 => ", 1 net contract".to_owned(),
             count => format!(", {count} net contracts"),
         };
+        let memory_baselines = self
+            .tenants
+            .iter()
+            .filter_map(|tenant| tenant.memory)
+            .map(|memory| u128::from(memory.baseline));
+        let memory = if self.tenants.iter().any(|tenant| tenant.memory.is_some()) {
+            let sum: u128 = memory_baselines.sum();
+            let sum = u64::try_from(sum).map_or_else(|_| format!("{sum} B"), format_bytes);
+            format!(", memory baselines to {sum}")
+        } else {
+            String::new()
+        };
         match self.tenants.len() {
             0 => "tenants: none".to_owned(),
             count => format!(
-                "tenants: {count}, cpu baselines add up to {} cores{disks}{nets}",
+                "tenants: {count}, cpu baselines add up to {} cores{memory}{disks}{nets}",
                 format_cores(total)
             ),
         }
@@ -245,6 +268,29 @@ fn tenant_net_table(tenants: &[Tenant]) -> Vec<String> {
         }
     }
     table(&header, 3, rows)
+}
+
+/// One row per tenant with a memory contract; `-` for no limit.
+fn tenant_memory_table(tenants: &[Tenant]) -> Vec<String> {
+    let header = ["TENANT", "MEMORY PROTECTION", "BASELINE", "BURST", "LIMIT"];
+    let rows = tenants
+        .iter()
+        .filter_map(|tenant| {
+            let memory = tenant.memory?;
+            let protection = match memory.protection {
+                MemoryProtection::Hard => "hard (memory.min)",
+                MemoryProtection::Soft => "soft (memory.low)",
+            };
+            Some(vec![
+                tenant.name.clone(),
+                protection.to_owned(),
+                format_bytes(memory.baseline),
+                format_bytes(memory.burst),
+                memory.limit.map_or_else(|| "-".to_owned(), format_bytes),
+            ])
+        })
+        .collect();
+    table(&header, 2, rows)
 }
 
 /// Rows aligned under `header`: the first `left_aligned` columns to the left,

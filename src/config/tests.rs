@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::*;
 
+/// Memory contracts, sizes and `host.reserved_memory`.
+mod memory;
 /// Network links and egress contracts.
 mod net;
 
@@ -511,16 +513,11 @@ fn nested_or_shared_cgroups_are_errors() {
 
 #[test]
 fn unsupported_resources_say_not_yet() {
-    assert_one_error(
-        "[tenants.web]\nmemory = { baseline = \"1GiB\", burst = \"2GiB\" }\n",
-        "2:10",
-        "tenants.web.memory",
-        "memory contracts are not supported by this version of qosd yet",
-    );
-    // Disks and links are supported: the only error is `match`'s.
+    // Disks, links and memory are supported: the only error is `match`'s.
     assert_one_error_on(
         DISKS,
         "[tenants.web]\nmatch = [{ user = \"www\" }]\ndisk = []\nnet = []\n\
+         memory = { baseline = \"1GiB\", burst = \"2GiB\" }\n\
          [[host.disks]]\ndevice = \"/dev/vda\"\nread_bps = \"50MiB/s\"\n\
          [[host.links]]\ninterface = \"eth0\"\negress = \"1Gbit/s\"\n",
         "2:9",
@@ -1375,7 +1372,7 @@ fn disk_contracts_need_no_cpu_contract() {
     ));
     assert_eq!(
         loaded.warnings,
-        ["tenant `idle` has no cpu, disk or net contract: qosd will only report its usage"]
+        ["tenant `idle` has no cpu, disk, net or memory contract: qosd will only report its usage"]
     );
 }
 

@@ -1,5 +1,6 @@
 //! Units as operators write them: cores ("500m", 1.5), durations ("1s"),
-//! byte rates ("50MiB/s"), IOs per second (2000) and bit rates ("100Mbit/s").
+//! byte rates ("50MiB/s"), IOs per second (2000), bit rates ("100Mbit/s")
+//! and memory sizes ("1GiB").
 
 use std::fmt;
 use std::str::FromStr;
@@ -458,4 +459,163 @@ pub(super) fn parse_bits_per_second(quantity: &Quantity) -> Result<BitsPerSecond
         Quantity::Number(bits) => BitsPerSecond::new(*bits),
         Quantity::Text(text) => text.parse(),
     }
+}
+
+/// Why a memory size was refused; the message says which forms are accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SizeError(String);
+
+const SIZE_FORMS: &str = r#"write a size as "1GiB", "300MiB" or "1.5GiB" (Ki, Mi, Gi, Ti, with or without B, are powers of 1024; K, M, G, T, with or without B, powers of 1000; B is bytes), or as a whole number of bytes without quotes, such as 1073741824"#;
+
+/// Units of a memory size, as written after the number. `k` and `kB` are
+/// the SI spellings of `K` and `KB`.
+const SIZE_UNITS: [(&str, u64); 19] = [
+    ("B", 1),
+    ("K", 1000),
+    ("KB", 1000),
+    ("k", 1000),
+    ("kB", 1000),
+    ("M", 1_000_000),
+    ("MB", 1_000_000),
+    ("G", 1_000_000_000),
+    ("GB", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("TB", 1_000_000_000_000),
+    ("Ki", 1 << 10),
+    ("KiB", 1 << 10),
+    ("Mi", 1 << 20),
+    ("MiB", 1 << 20),
+    ("Gi", 1 << 30),
+    ("GiB", 1 << 30),
+    ("Ti", 1 << 40),
+    ("TiB", 1 << 40),
+];
+
+/// A number of bytes: finite, not negative, whole once rounded down, and
+/// within `u64`.
+fn whole_bytes(bytes: f64, written: &str) -> Result<u64, SizeError> {
+    if !bytes.is_finite() {
+        return Err(SizeError(format!(
+            "a memory size must be a finite number, not {written}"
+        )));
+    }
+    if bytes < 0.0 {
+        return Err(SizeError(format!(
+            "a memory size must not be negative, got {written}"
+        )));
+    }
+    // 2^64 is exact as an f64; anything from there on does not fit.
+    if bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(SizeError(format!(
+            "{written} is too large for a memory size"
+        )));
+    }
+    Ok(bytes.floor() as u64)
+}
+
+/// A memory size written as a string: a number, an optional space, and a
+/// unit ("1GiB", "300MiB", "1.5G", "512 KiB", "4096B"). A fraction of the
+/// unit is allowed and rounded down to whole bytes ("1.5KiB" is 1536). A
+/// rate ("10MiB/s") is refused: memory sizes have no "/s".
+pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
+    let invalid = |why: &str| SizeError(format!("invalid memory size {text:?}: {why}{SIZE_FORMS}"));
+    let trimmed = text.trim();
+    if let Some(size) = trimmed.strip_suffix("/s") {
+        let size = size.trim_end();
+        return Err(SizeError(format!(
+            "invalid memory size {text:?}: that is a rate, but memory sizes have no \"/s\"; \
+             write {size:?}"
+        )));
+    }
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let unit = unit.trim_start();
+    if unit.is_empty() {
+        let why = if number.parse::<f64>().is_ok() {
+            "a size written as a string needs a unit such as `MiB`; "
+        } else {
+            ""
+        };
+        return Err(invalid(why));
+    }
+    if unit.ends_with('b') || unit.ends_with("bit") {
+        return Err(invalid(
+            "`b` and `bit` are bits; memory is counted in bytes (`B`); ",
+        ));
+    }
+    let Some((_, multiplier)) = SIZE_UNITS.iter().find(|(name, _)| *name == unit) else {
+        return Err(invalid(""));
+    };
+    let value: f64 = number.parse().map_err(|_| invalid(""))?;
+    whole_bytes(value * *multiplier as f64, trimmed)
+}
+
+/// A memory size as the file writes it: a whole number of bytes, or a
+/// string with a unit (see [`parse_bytes`]).
+pub(super) fn parse_memory_size(quantity: &Quantity) -> Result<u64, SizeError> {
+    match quantity {
+        Quantity::Number(bytes) => {
+            let written = format_number(*bytes);
+            if bytes.is_finite() && *bytes >= 0.0 && bytes.fract() != 0.0 {
+                return Err(SizeError(format!(
+                    "a memory size written as a number is a whole number of bytes, got \
+                     {written}; write a unit in a string for a fraction, such as \"1.5GiB\""
+                )));
+            }
+            whole_bytes(*bytes, &written)
+        }
+        Quantity::Text(text) => parse_bytes(text),
+    }
+}
+
+/// Units a size is shown in, largest first: binary, then SI.
+const SIZE_DISPLAY_UNITS: [(&str, u64); 9] = [
+    ("TiB", 1 << 40),
+    ("TB", 1_000_000_000_000),
+    ("GiB", 1 << 30),
+    ("GB", 1_000_000_000),
+    ("MiB", 1 << 20),
+    ("MB", 1_000_000),
+    ("KiB", 1 << 10),
+    ("kB", 1000),
+    ("B", 1),
+];
+
+/// A memory size in the largest unit that shows it exactly: "2 GiB",
+/// "300 MiB", "1.5 GiB" (at most three decimals, in the largest binary or
+/// SI unit not more than the size), "1 GB", "4097 B".
+pub fn format_bytes(bytes: u64) -> String {
+    let value = u128::from(bytes);
+    // Shown in `size` with at most three decimals, exactly.
+    let exact = |size: u64| (value * 1000) % u128::from(size) == 0;
+    let natural = |binary: bool| {
+        SIZE_DISPLAY_UNITS
+            .iter()
+            .filter(|(name, _)| name.contains('i') == binary)
+            .find(|(_, size)| bytes >= *size)
+            .copied()
+    };
+    let decimal = [natural(true), natural(false)]
+        .into_iter()
+        .flatten()
+        .find(|(_, size)| exact(*size));
+    let (name, size) = decimal
+        .or_else(|| {
+            let whole = |(_, size): &&(&str, u64)| bytes >= *size && bytes.is_multiple_of(*size);
+            SIZE_DISPLAY_UNITS.iter().find(whole).copied()
+        })
+        .unwrap_or(("B", 1));
+    if bytes.is_multiple_of(size) {
+        return format!("{} {name}", bytes / size);
+    }
+    let thousandths = value * 1000 / u128::from(size);
+    let decimals = format!("{:03}", thousandths % 1000);
+    format!(
+        "{}.{} {name}",
+        thousandths / 1000,
+        decimals.trim_end_matches('0')
+    )
 }

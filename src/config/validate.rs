@@ -3,6 +3,7 @@
 //! one `qosd check` lists all the problems of a file.
 
 mod disks;
+mod memory;
 mod net;
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
+use memory::{check_memory_capacity, validate_memory_contract, validate_reserved_memory};
 use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
@@ -89,7 +91,10 @@ pub(super) fn validate(
             check_disk_capacity(&tenants, &host, overcommit_span.clone(), diagnostics);
         }
         if links_are_valid {
-            check_link_capacity(&tenants, &host, overcommit_span, diagnostics);
+            check_link_capacity(&tenants, &host, overcommit_span.clone(), diagnostics);
+        }
+        if host_is_valid {
+            check_memory_capacity(&tenants, &host, facts, overcommit_span, diagnostics);
         }
         warn_about_idle_tenants(&tenants, diagnostics);
         net::warn_about_unmatchable_cgroups(&tenants, &agent, diagnostics);
@@ -212,7 +217,7 @@ fn socket_address(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// The CPU part of `[host]`; its disks are checked by [`validate_disks`] and
+/// The CPU and memory part of `[host]`; its disks are checked by [`validate_disks`] and
 /// its links by [`validate_links`].
 fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
     let reserved_cpu = checked(
@@ -230,12 +235,14 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
         diagnostics,
         |fraction| contention_threshold(fraction.0),
     );
+    let reserved_memory =
+        validate_reserved_memory(raw, DEFAULT_RESERVED_MEMORY, facts, diagnostics);
     HostConfig {
         reserved_cpu,
         contention_threshold,
         disks: Vec::new(),
         links: Vec::new(),
-        reserved_memory: DEFAULT_RESERVED_MEMORY,
+        reserved_memory,
         // Overcommitment is allowed unless refused: a warning is enough for a
         // host whose tenants rarely peak together.
         allow_overcommit: raw
@@ -337,6 +344,9 @@ fn validate_tenant(
         .cpu
         .as_ref()
         .and_then(|contract| validate_cpu_contract(contract, &join_key(&key, "cpu"), diagnostics));
+    let memory = body.memory.as_ref().and_then(|contract| {
+        validate_memory_contract(contract, &join_key(&key, "memory"), diagnostics)
+    });
     let tenant = Tenant {
         name: name.clone(),
         cgroup,
@@ -344,7 +354,7 @@ fn validate_tenant(
         cpu,
         disk,
         net,
-        memory: None,
+        memory,
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
@@ -377,10 +387,7 @@ fn check_tenant_name(name: &str, key: &str, span: Span, diagnostics: &mut Diagno
 }
 
 fn reject_unsupported_tenant_keys(body: &RawTenant, key: &str, diagnostics: &mut Diagnostics) {
-    let unsupported = [
-        (&body.memory, "memory", "memory contracts"),
-        (&body.match_processes, "match", "process matching rules"),
-    ];
+    let unsupported = [(&body.match_processes, "match", "process matching rules")];
     for (field, name, what) in unsupported {
         reject_unsupported(field.as_ref(), &join_key(key, name), what, diagnostics);
     }
@@ -558,17 +565,22 @@ fn warn_about_idle_tenants(tenants: &[CheckedTenant], diagnostics: &mut Diagnost
     if tenants.is_empty() {
         diagnostics.warn("no tenants are configured: qosd will only report host metrics");
     }
-    let idle =
-        |tenant: &Tenant| tenant.cpu.is_none() && tenant.disk.is_empty() && tenant.net.is_empty();
+    let idle = |tenant: &Tenant| {
+        tenant.cpu.is_none()
+            && tenant.disk.is_empty()
+            && tenant.net.is_empty()
+            && tenant.memory.is_none()
+    };
     for checked in tenants.iter().filter(|checked| idle(&checked.tenant)) {
         diagnostics.warn(format!(
-            "tenant `{}` has no cpu, disk or net contract: qosd will only report its usage",
+            "tenant `{}` has no cpu, disk, net or memory contract: qosd will only report its usage",
             checked.tenant.name
         ));
     }
 }
 
-/// Overcommitted baselines (CPU, a disk's dimension, a link's egress): a
+/// Overcommitted baselines (CPU, a disk's dimension, a link's egress,
+/// memory): a
 /// warning, or an error where `host.allow_overcommit = false` refuses it.
 fn report_overcommitment(
     message: String,
