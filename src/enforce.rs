@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 use crate::cgroup::cpu::{self, CpuMax};
 use crate::cgroup::io::{self, DeviceNumber, IoMax, IoWeightMode};
+use crate::cgroup::memory::{self, MemoryKnob, MemoryLimit};
 use crate::cgroup::{Group, Result};
 
 /// The CPU knobs qosd sets on one tenant's group.
@@ -50,6 +51,27 @@ pub struct Enforcer {
     applied_cpu: HashMap<PathBuf, CpuLimits>,
     applied_io: HashMap<PathBuf, HashMap<DeviceNumber, IoMax>>,
     applied_io_weight: HashMap<PathBuf, u32>,
+    applied_memory: HashMap<PathBuf, MemoryLimits>,
+}
+
+/// The memory knobs qosd sets on one tenant's group, by knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    pub min: MemoryLimit,
+    pub low: MemoryLimit,
+    pub high: MemoryLimit,
+    pub max: MemoryLimit,
+}
+
+impl MemoryLimits {
+    pub fn get(&self, knob: MemoryKnob) -> MemoryLimit {
+        match knob {
+            MemoryKnob::Min => self.min,
+            MemoryKnob::Low => self.low,
+            MemoryKnob::High => self.high,
+            MemoryKnob::Max => self.max,
+        }
+    }
 }
 
 impl Enforcer {
@@ -155,12 +177,34 @@ impl Enforcer {
         Ok(done)
     }
 
+    /// memory.min, memory.low, memory.high and memory.max.
+    pub fn apply_memory(&mut self, group: &Group, desired: MemoryLimits) -> Result<Writes> {
+        let last = self.applied_memory.get(group.path()).copied();
+        if self.trusted(last, desired) {
+            return Ok(Writes::default());
+        }
+        let mut done = Writes::default();
+        for knob in MemoryKnob::ALL {
+            done += self.reconcile(
+                (group, knob.file()),
+                memory::read_limit(group, knob)?,
+                desired.get(knob),
+                last.map(|l| l.get(knob)),
+                |limit| memory::write_limit(group, knob, limit),
+            )?;
+        }
+        self.applied_memory
+            .insert(group.path().to_path_buf(), desired);
+        Ok(done)
+    }
+
     /// Forgets what was applied to a group that vanished: if it comes back,
     /// its kernel defaults are a first write, not drift.
     pub fn forget(&mut self, group: &Group) {
         self.applied_cpu.remove(group.path());
         self.applied_io.remove(group.path());
         self.applied_io_weight.remove(group.path());
+        self.applied_memory.remove(group.path());
     }
 
     /// Forgets a device that vanished: the kernel dropped its io.max lines.
@@ -176,6 +220,7 @@ impl Enforcer {
         self.applied_cpu.retain(|path, _| kept(path));
         self.applied_io.retain(|path, _| kept(path));
         self.applied_io_weight.retain(|path, _| kept(path));
+        self.applied_memory.retain(|path, _| kept(path));
     }
 
     /// Writes `desired` if the kernel holds something else; a value that

@@ -37,6 +37,12 @@ pub struct Metrics {
     pub netns_transmit_bytes: CounterVec,
     pub link_transmit_bytes: CounterVec,
     pub shaper_invocations: IntCounterVec,
+    pub memory_usage_bytes: GaugeVec,
+    pub memory_stat_bytes: GaugeVec,
+    pub memory_events: CounterVec,
+    pub memory_baseline_bytes: GaugeVec,
+    pub memory_burst_bytes: GaugeVec,
+    pub memory_limit_bytes: GaugeVec,
     pub below_baseline_seconds: CounterVec,
     pub resource_contended: GaugeVec,
     pub resource_capacity: GaugeVec,
@@ -178,6 +184,36 @@ impl Metrics {
                 "qosd_network_shaper_invocations_total",
                 "tc and nft processes qosd started (none on a tick where nothing changed).",
                 &["tool"],
+            )?,
+            memory_usage_bytes: reg.gauges(
+                "qosd_tenant_memory_usage_bytes",
+                "Memory charged to the tenant's cgroup (memory.current).",
+                &[TENANT],
+            )?,
+            memory_stat_bytes: reg.gauges(
+                "qosd_tenant_memory_stat_bytes",
+                "The tenant's anonymous memory and page cache (memory.stat anon, file).",
+                &[TENANT, KIND],
+            )?,
+            memory_events: reg.counters(
+                "qosd_tenant_memory_events_total",
+                "Times the tenant hit a memory boundary (memory.events: low, high, max, oom_kill).",
+                &[TENANT, "event"],
+            )?,
+            memory_baseline_bytes: reg.gauges(
+                "qosd_tenant_memory_baseline_bytes",
+                "Contracted memory baseline (memory.min, or memory.low when soft).",
+                &[TENANT],
+            )?,
+            memory_burst_bytes: reg.gauges(
+                "qosd_tenant_memory_burst_bytes",
+                "Contracted memory burst (memory.high).",
+                &[TENANT],
+            )?,
+            memory_limit_bytes: reg.gauges(
+                "qosd_tenant_memory_limit_bytes",
+                "Contracted hard memory limit (memory.max); absent when unlimited.",
+                &[TENANT],
             )?,
             below_baseline_seconds: reg.counters(
                 "qosd_tenant_below_baseline_seconds_total",
@@ -385,6 +421,25 @@ impl Metrics {
                 .remove_label_values(&[tenant, "cpu", kind]);
         }
         let _ = self.netns_transmit_bytes.remove_label_values(&[tenant]);
+        for family in [
+            &self.memory_usage_bytes,
+            &self.memory_baseline_bytes,
+            &self.memory_burst_bytes,
+            &self.memory_limit_bytes,
+        ] {
+            let _ = family.remove_label_values(&[tenant]);
+        }
+        for kind in ["anon", "file"] {
+            let _ = self.memory_stat_bytes.remove_label_values(&[tenant, kind]);
+        }
+        for event in ["low", "high", "max", "oom_kill"] {
+            let _ = self.memory_events.remove_label_values(&[tenant, event]);
+        }
+        for kind in ["some", "full"] {
+            let _ = self
+                .pressure_stall_seconds
+                .remove_label_values(&[tenant, "memory", kind]);
+        }
         for resource in ["cpu", "disk", "network"] {
             let _ = self
                 .below_baseline_seconds

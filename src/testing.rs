@@ -40,9 +40,15 @@ pub const GROUP_FILES: &[(&str, &str)] = &[
     ("io.weight", "default 100\n"),
     ("io.pressure", PSI_ZERO),
     ("memory.min", "0\n"),
+    ("memory.low", "0\n"),
     ("memory.high", "max\n"),
     ("memory.max", "max\n"),
     ("memory.current", "0\n"),
+    ("memory.stat", "anon 0\nfile 0\nkernel 0\nshmem 0\n"),
+    (
+        "memory.events",
+        "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n",
+    ),
     ("memory.pressure", PSI_ZERO),
 ];
 

@@ -23,10 +23,21 @@ use crate::policy::{self, Allocation, Claim, Resource};
 use crate::procfs::ProcFs;
 use crate::sample::{self, Rates, Snapshot, TenantRates, Wanted};
 
-/// The controllers every tenant group gets.
+/// The controllers every tenant group gets, and the root must have.
 const CONTROLLERS: &[Controller] = &[Controller::Cpu];
+/// The controllers of a tenant with a memory contract.
+const WITH_MEMORY: &[Controller] = &[Controller::Cpu, Controller::Memory];
+
+fn controllers_for(tenant: &Tenant) -> &'static [Controller] {
+    if tenant.memory.is_some() {
+        WITH_MEMORY
+    } else {
+        CONTROLLERS
+    }
+}
 
 mod disk;
+mod memory;
 mod net;
 
 #[derive(Debug, Clone)]
@@ -129,6 +140,8 @@ struct TenantState {
     disk_limits: HashMap<(DeviceNumber, IoDimension), f64>,
     series: TenantSeries,
     disk_series: Vec<(DeviceNumber, TenantDiskSeries)>,
+    /// The memory counters last read (see `memory::MemorySeen`).
+    memory_seen: memory::MemorySeen,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -254,6 +267,7 @@ impl Agent {
                 self.prepare_groups();
                 self.control();
                 self.control_network();
+                self.control_memory();
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])
@@ -291,9 +305,14 @@ impl Agent {
                 match old.remove(&tenant.name) {
                     Some(kept) if kept.group == group => {
                         self.forget_dropped_disks(&kept.tenant, tenant);
+                        // A new kind of contract may need a controller
+                        // enabled: prepare the group again.
+                        let ready =
+                            kept.ready && controllers_for(&kept.tenant) == controllers_for(tenant);
                         TenantState {
                             tenant: tenant.clone(),
                             disk_series: self.disk_series(tenant),
+                            ready,
                             ..kept
                         }
                     }
@@ -305,6 +324,7 @@ impl Agent {
                         disk_limits: HashMap::new(),
                         series: self.metrics.tenant(&tenant.name),
                         disk_series: self.disk_series(tenant),
+                        memory_seen: memory::MemorySeen::default(),
                     },
                 }
             })
@@ -319,6 +339,9 @@ impl Agent {
         let groups: Vec<&Group> = self.tenants.iter().map(|t| &t.group).collect();
         self.enforcer.retain(&groups);
         self.tenants.iter().for_each(publish_contract);
+        for state in &self.tenants {
+            memory::publish_memory_contract(state, &self.metrics);
+        }
         self.net.reloaded(&new, &self.metrics);
         self.config = new;
         self.detect_io_weight_modes();
@@ -358,6 +381,7 @@ impl Agent {
         // Not held back by the first tick: HTB holds the contracts without
         // rates, so the tree is built at start-up.
         self.control_network();
+        self.control_memory();
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());
@@ -467,10 +491,11 @@ impl Agent {
             return Ok(state.group.exists());
         }
         let prepared = if state.tenant.adopted {
-            self.hierarchy.enable_for(&state.tenant.cgroup, CONTROLLERS)
+            self.hierarchy
+                .enable_for(&state.tenant.cgroup, controllers_for(&state.tenant))
         } else {
             self.hierarchy
-                .ensure_group(&state.tenant.cgroup, CONTROLLERS)
+                .ensure_group(&state.tenant.cgroup, controllers_for(&state.tenant))
         };
         match prepared {
             Ok(_) => Ok(true),
@@ -493,6 +518,7 @@ impl Agent {
             state.ready = false;
             state.cpu_limit = None;
             state.disk_limits.clear();
+            state.memory_seen = memory::MemorySeen::default();
             // A group created again under the same name is a new group: its
             // files must be opened afresh and its defaults are not drift.
             state.group.close_files();
@@ -1156,5 +1182,36 @@ mod tests {
                 .qdiscs
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn memory_contracts_are_written_from_the_first_tick_and_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, agent) = agent_over(dir.path(), 2);
+        let contract = "cgroup = \"t0\"\nmemory = { baseline = \"300MiB\", burst = \"900MiB\", limit = \"1GiB\" }\n";
+        let text = host.config_toml().replace("cgroup = \"t0\"\n", contract);
+        std::fs::write(&agent.options.config_path, text).unwrap();
+        let config = config::load(&agent.options.config_path, &FakeHost::facts())
+            .unwrap()
+            .config;
+        let mut agent = agent;
+        agent.swap_config(config);
+        agent.tick();
+        assert_eq!(file(&host, 0, "memory.min"), "314572800");
+        assert_eq!(file(&host, 0, "memory.high"), "943718400");
+        assert_eq!(file(&host, 0, "memory.max"), "1073741824");
+        assert_eq!(file(&host, 1, "memory.min"), "0\n", "no contract, no write");
+        let baseline = agent
+            .metrics
+            .memory_baseline_bytes
+            .with_label_values(&["t0"]);
+        assert_eq!(baseline.get(), 314_572_800.0);
+        std::fs::write(host.tenant_dir(0).join("memory.current"), "5000\n").unwrap();
+        std::fs::write(host.tenant_dir(0).join("memory.min"), "0\n").unwrap();
+        tick_until_drift_checked(&mut host, &mut agent);
+        assert_eq!(file(&host, 0, "memory.min"), "314572800");
+        assert!(agent.metrics.drift_corrections.get() >= 1);
+        let usage = agent.metrics.memory_usage_bytes.with_label_values(&["t0"]);
+        assert_eq!(usage.get(), 5000.0);
     }
 }

@@ -8,6 +8,7 @@ mod error;
 pub mod fake;
 mod file;
 pub mod io;
+pub mod memory;
 pub mod pressure;
 mod tree;
 
