@@ -15,6 +15,7 @@
 
 mod devices;
 mod diagnostics;
+mod pattern;
 mod schema;
 mod summary;
 #[cfg(test)]
@@ -31,6 +32,7 @@ pub use devices::{
     resolve_block_device,
 };
 use diagnostics::Diagnostics;
+pub use pattern::TextPattern;
 pub use units::{
     CoresError, RateError, SizeError, format_bits_per_second, format_bytes,
     format_bytes_per_second, parse_bytes,
@@ -253,6 +255,30 @@ pub struct Tenant {
     /// At most one entry per interface, each on a link of `[[host.links]]`.
     pub net: Vec<NetContract>,
     pub memory: Option<MemoryContract>,
+    /// `match = [...]`: processes that belong to the tenant, in file order.
+    /// A tenant with matchers owns its group (`<parent>/<name>`), and
+    /// qosd moves matching processes there. Empty for adopted groups.
+    pub matchers: Vec<ProcessMatcher>,
+}
+
+/// One entry of a tenant's `match = [...]`. Every key it has must hold for
+/// a process to match (`{ user = "alice", comm = "python*" }` is alice's
+/// python processes); the entries of a list are alternatives.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessMatcher {
+    /// The real user id (`user = "alice"` or `uid = 1001`).
+    pub uid: Option<u32>,
+    /// The real group id (`group = "staff"` or `gid = 50`).
+    pub gid: Option<u32>,
+    /// /proc/PID/comm: exact or glob.
+    pub comm: Option<TextPattern>,
+    /// The executable's path (/proc/PID/exe): exact or glob.
+    pub exe: Option<TextPattern>,
+    /// The command line, arguments joined by spaces: a regular expression.
+    pub cmdline: Option<TextPattern>,
+    /// A systemd unit or slice in the process's cgroup path
+    /// (/proc/PID/cgroup), e.g. `"nginx.service"` or `"user-1001.slice"`.
+    pub unit: Option<String>,
 }
 
 /// `memory = { baseline, burst, limit?, protection? }`, in bytes: the

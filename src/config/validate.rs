@@ -355,6 +355,7 @@ fn validate_tenant(
         disk,
         net,
         memory,
+        matchers: Vec::new(),
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
