@@ -507,3 +507,42 @@ fn summary_lists_memory_contracts_and_the_reserve() {
     assert!(!summary.contains("memory baselines"), "{summary}");
     assert!(summary.contains("256 MiB of memory reserved"), "{summary}");
 }
+
+/// The example's commented-out memory lines, uncommented, form a valid
+/// config on the fake host (4 GiB) without warnings.
+#[test]
+fn the_example_memory_configuration_is_valid_when_uncommented() {
+    let memory_lines = [
+        "reserved_memory = ",
+        // Not the `memory = { baseline = B, ... }` that documents the keys.
+        "memory = { baseline = \"",
+    ];
+    let mut uncommented = 0;
+    let text: Vec<&str> = EXAMPLE
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(code) if memory_lines.iter().any(|start| code.starts_with(start)) => {
+                uncommented += 1;
+                code
+            }
+            _ => line,
+        })
+        .collect();
+    assert_eq!(uncommented, 3, "{text:#?}");
+    let loaded = valid_on_fake_host(&text.join("\n"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = &loaded.config;
+    assert_eq!(config.host.reserved_memory, 256 * MIB);
+    assert_eq!(
+        memory(tenant(config, "web")),
+        MemoryContract {
+            baseline: GIB,
+            burst: 2 * GIB,
+            limit: Some(3 * GIB),
+            protection: MemoryProtection::Hard,
+        }
+    );
+    let batch = memory(tenant(config, "batch"));
+    assert_eq!(batch.protection, MemoryProtection::Soft);
+    assert_eq!(batch.limit, None);
+}
