@@ -159,6 +159,8 @@ impl FakeHost {
             resolve_device: resolve_fake_device,
             find_interface: find_fake_interface,
             memory_total: Some(FAKE_MEMORY_TOTAL),
+            resolve_user: resolve_fake_user,
+            resolve_group: resolve_fake_group,
         }
     }
 
@@ -245,6 +247,23 @@ pub fn find_fake_interface(name: &str) -> Result<(), String> {
         Err(format!(
             "no network interface named {name} on the fake host"
         ))
+    }
+}
+
+/// The users of the fake host: alice (1001), as `HostFacts::resolve_user`
+/// finds them on a host.
+pub fn resolve_fake_user(name: &str) -> Result<u32, String> {
+    match name {
+        "alice" => Ok(1001),
+        _ => Err(format!("no user named {name} on the fake host")),
+    }
+}
+
+/// The groups of the fake host: staff (50).
+pub fn resolve_fake_group(name: &str) -> Result<u32, String> {
+    match name {
+        "staff" => Ok(50),
+        _ => Err(format!("no group named {name} on the fake host")),
     }
 }
 

@@ -21,6 +21,7 @@ mod summary;
 #[cfg(test)]
 mod tests;
 mod units;
+mod users;
 mod validate;
 
 use std::net::SocketAddr;
@@ -37,6 +38,7 @@ pub use units::{
     CoresError, RateError, SizeError, format_bits_per_second, format_bytes,
     format_bytes_per_second, parse_bytes,
 };
+pub use users::{resolve_group_name, resolve_user_name};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
@@ -321,7 +323,8 @@ pub struct Contract<U> {
 /// capacity, just with the lowest priority.
 pub const ZERO_BASELINE_WEIGHT: f64 = 0.01;
 
-/// Facts about the host that validation needs (overcommitment checks, devices).
+/// Facts about the host that validation needs (overcommitment checks,
+/// devices, interfaces, user and group names).
 #[derive(Debug, Clone, Copy)]
 pub struct HostFacts {
     pub online_cpus: f64,
@@ -334,17 +337,25 @@ pub struct HostFacts {
     /// MemTotal in bytes, when known: memory baselines are checked against
     /// it minus `host.reserved_memory`.
     pub memory_total: Option<u64>,
+    /// The uid of a user name of a process matcher (`Err` says why not: "no
+    /// user named bob on this host"). Tests pass a fake one.
+    pub resolve_user: fn(&str) -> Result<u32, String>,
+    /// The gid of a group name of a process matcher (`Err`: "no group named
+    /// ops on this host"). Tests pass a fake one.
+    pub resolve_group: fn(&str) -> Result<u32, String>,
 }
 
 impl HostFacts {
-    /// This host: `online_cpus`, and devices resolved with `stat` and
-    /// `/sys/dev/block`.
+    /// This host: `online_cpus`, devices resolved with `stat` and
+    /// `/sys/dev/block`, and user and group names with the user database.
     pub const fn of_this_host(online_cpus: f64) -> Self {
         HostFacts {
             online_cpus,
             resolve_device: resolve_block_device,
             find_interface: find_network_interface,
             memory_total: None,
+            resolve_user: resolve_user_name,
+            resolve_group: resolve_group_name,
         }
     }
 

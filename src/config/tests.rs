@@ -35,6 +35,8 @@ const DISKS: HostFacts = HostFacts {
     resolve_device: fake_device,
     find_interface: crate::testing::find_fake_interface,
     memory_total: None,
+    resolve_user: crate::testing::resolve_fake_user,
+    resolve_group: crate::testing::resolve_fake_group,
 };
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {
