@@ -10,6 +10,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod process;
+
+pub use process::{ProcessFields, ProcessInfo};
+
 use crate::cgroup::CgroupError;
 use crate::cgroup::io::DeviceNumber;
 use crate::cgroup::pressure::{self, Pressure, PressureResource};

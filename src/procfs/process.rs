@@ -1,0 +1,466 @@
+//! One process as process classification sees it: real uid and gid, comm,
+//! executable, command line, cgroup v2 path, and whether it is a kernel
+//! thread. Read from `<root>/<pid>/{stat,status,cmdline,cgroup,exe}`.
+//!
+//! A process can exit between any two reads. That is normal on a live host:
+//! a process that is gone (ENOENT, ESRCH) is `Ok(None)`, never an error.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use nix::errno::Errno;
+
+use super::{ProcError, ProcFs};
+
+/// PF_KTHREAD in the `flags` field of /proc/PID/stat (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Position of `flags` among the fields after the `(comm)` of
+/// /proc/PID/stat: state ppid pgrp session tty_nr tpgid flags (field 9 of
+/// the line, counting pid and comm).
+const STAT_FLAGS_AFTER_COMM: usize = 6;
+
+/// Which optional parts of a process to read. The stat file (comm, kernel
+/// thread flag) is always read; the rest costs one file (or readlink) each,
+/// so a caller whose matchers never look at, say, the executable asks for
+/// less. A part not read is `None` in [`ProcessInfo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessFields {
+    /// Real uid and gid (/proc/PID/status).
+    pub ids: bool,
+    /// readlink /proc/PID/exe.
+    pub exe: bool,
+    /// /proc/PID/cmdline.
+    pub cmdline: bool,
+    /// The `0::` line of /proc/PID/cgroup.
+    pub cgroup: bool,
+}
+
+impl ProcessFields {
+    pub const ALL: ProcessFields = ProcessFields {
+        ids: true,
+        exe: true,
+        cmdline: true,
+        cgroup: true,
+    };
+}
+
+impl Default for ProcessFields {
+    fn default() -> Self {
+        ProcessFields::ALL
+    }
+}
+
+/// One process (thread group), as read from procfs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    /// /proc/PID/comm (as printed in /proc/PID/stat): at most 15 bytes.
+    pub comm: String,
+    /// PF_KTHREAD is set: a kernel thread, which never leaves the root cgroup.
+    pub kernel_thread: bool,
+    /// Real user id (first field of `Uid:` in /proc/PID/status).
+    pub uid: Option<u32>,
+    /// Real group id (first field of `Gid:`).
+    pub gid: Option<u32>,
+    /// The executable's path; `None` for kernel threads, zombies, or when it
+    /// cannot be read. A binary replaced on disk reads as its old path (the
+    /// kernel's " (deleted)" suffix is dropped).
+    pub exe: Option<String>,
+    /// Arguments joined by spaces; empty for kernel threads and zombies.
+    pub cmdline: Option<String>,
+    /// The cgroup v2 path (`0::/path`), e.g. `/system.slice/nginx.service`.
+    /// `None` if the process is in no v2 hierarchy.
+    pub cgroup: Option<String>,
+}
+
+impl ProcFs {
+    /// PIDs of all processes: the numeric directories of the proc root
+    /// (threads other than a group leader are not listed there).
+    pub fn pids(&self) -> Result<Vec<u32>, ProcError> {
+        let root = self.root();
+        let entries = fs::read_dir(root).map_err(|source| ProcError::Read {
+            path: root.to_owned(),
+            source,
+        })?;
+        let mut pids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ProcError::Read {
+                path: root.to_owned(),
+                source,
+            })?;
+            if let Some(pid) = entry.file_name().to_str().and_then(parse_pid) {
+                pids.push(pid);
+            }
+        }
+        Ok(pids)
+    }
+
+    /// Everything classification looks at. `Ok(None)` if the process is gone.
+    pub fn read_process(&self, pid: u32) -> Result<Option<ProcessInfo>, ProcError> {
+        self.read_process_fields(pid, ProcessFields::ALL)
+    }
+
+    /// Like [`ProcFs::read_process`], reading only the parts in `fields`.
+    pub fn read_process_fields(
+        &self,
+        pid: u32,
+        fields: ProcessFields,
+    ) -> Result<Option<ProcessInfo>, ProcError> {
+        let dir = self.root().join(pid.to_string());
+        let Some(stat) = read_live(&dir.join("stat"))? else {
+            return Ok(None);
+        };
+        let stat_path = || dir.join("stat");
+        let (comm, flags) = parse_stat(&stat).map_err(|reason| ProcError::Parse {
+            path: stat_path(),
+            reason,
+        })?;
+        let mut info = ProcessInfo {
+            pid,
+            comm,
+            kernel_thread: flags & PF_KTHREAD != 0,
+            ..ProcessInfo::default()
+        };
+        if fields.ids {
+            let path = dir.join("status");
+            let Some(status) = read_live(&path)? else {
+                return Ok(None);
+            };
+            let (uid, gid) =
+                parse_status_ids(&status).map_err(|reason| ProcError::Parse { path, reason })?;
+            info.uid = Some(uid);
+            info.gid = Some(gid);
+        }
+        if fields.cgroup {
+            let Some(cgroup) = read_live(&dir.join("cgroup"))? else {
+                return Ok(None);
+            };
+            info.cgroup = parse_cgroup_v2(&cgroup);
+        }
+        if fields.cmdline {
+            let Some(cmdline) = read_live(&dir.join("cmdline"))? else {
+                return Ok(None);
+            };
+            info.cmdline = Some(join_cmdline(&cmdline));
+        }
+        if fields.exe {
+            // Fails for kernel threads (ENOENT), zombies and, without
+            // CAP_SYS_PTRACE, other users' processes (EACCES): no executable.
+            info.exe = fs::read_link(dir.join("exe"))
+                .ok()
+                .map(|target| exe_path(&target));
+        }
+        Ok(Some(info))
+    }
+}
+
+fn parse_pid(name: &str) -> Option<u32> {
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Reads a file of a process; `None` if the process is gone.
+fn read_live(path: &Path) -> Result<Option<Vec<u8>>, ProcError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if is_gone(&error) => Ok(None),
+        Err(source) => Err(ProcError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// ENOENT: the /proc/PID directory is gone; ESRCH: the process exited
+/// while its file was open.
+pub(crate) fn is_gone(error: &io::Error) -> bool {
+    let errno = error.raw_os_error();
+    errno == Some(Errno::ENOENT as i32) || errno == Some(Errno::ESRCH as i32)
+}
+
+/// `pid (comm) state ppid ... flags ...`: comm may hold spaces and
+/// parentheses, so it runs from the first '(' to the last ')'.
+fn parse_stat(bytes: &[u8]) -> Result<(String, u64), String> {
+    let text = String::from_utf8_lossy(bytes);
+    let open = text.find('(').ok_or("no '(' before comm")?;
+    let close = text.rfind(')').ok_or("no ')' after comm")?;
+    if close < open {
+        return Err("')' before '('".to_owned());
+    }
+    let comm = text[open + 1..close].to_owned();
+    let flags = text[close + 1..]
+        .split_whitespace()
+        .nth(STAT_FLAGS_AFTER_COMM)
+        .ok_or("fewer fields than flags after comm")?;
+    let flags = flags
+        .parse()
+        .map_err(|_| format!("flags {flags:?} is not a number"))?;
+    Ok((comm, flags))
+}
+
+/// The real ids: first number of the `Uid:` and `Gid:` lines.
+fn parse_status_ids(bytes: &[u8]) -> Result<(u32, u32), String> {
+    let text = String::from_utf8_lossy(bytes);
+    let first = |key: &str| -> Result<u32, String> {
+        let line = text
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .ok_or_else(|| format!("no {key} line"))?;
+        let value = line.split_whitespace().next().unwrap_or("");
+        value
+            .parse()
+            .map_err(|_| format!("{key} {value:?} is not a number"))
+    };
+    Ok((first("Uid:")?, first("Gid:")?))
+}
+
+/// The path of the `0::/path` line; on a hybrid host the v1 lines
+/// (`4:memory:/...`) are skipped.
+fn parse_cgroup_v2(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines()
+        .find_map(|line| line.strip_prefix("0::"))
+        .map(str::to_owned)
+}
+
+/// NUL-separated arguments (with a trailing NUL) joined by single spaces.
+fn join_cmdline(bytes: &[u8]) -> String {
+    let trimmed = bytes.strip_suffix(&[0]).unwrap_or(bytes);
+    String::from_utf8_lossy(trimmed).replace('\0', " ")
+}
+
+fn exe_path(target: &Path) -> String {
+    let text = target.to_string_lossy();
+    text.strip_suffix(" (deleted)").unwrap_or(&text).to_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    /// A process in a fake proc tree.
+    pub(crate) struct FakeProcess<'a> {
+        pub pid: u32,
+        pub comm: &'a str,
+        pub uid: u32,
+        pub gid: u32,
+        pub exe: Option<&'a str>,
+        pub cmdline: &'a [&'a str],
+        pub cgroup: &'a str,
+        pub kernel_thread: bool,
+    }
+
+    impl Default for FakeProcess<'_> {
+        fn default() -> Self {
+            FakeProcess {
+                pid: 100,
+                comm: "app",
+                uid: 1001,
+                gid: 1001,
+                exe: Some("/usr/bin/app"),
+                cmdline: &["/usr/bin/app", "--serve"],
+                cgroup: "/user.slice/user-1001.slice/session-1.scope",
+                kernel_thread: false,
+            }
+        }
+    }
+
+    /// Writes the process's files as the kernel shows them.
+    pub(crate) fn add_process(root: &Path, process: &FakeProcess) {
+        let dir = root.join(process.pid.to_string());
+        fs::create_dir_all(&dir).unwrap();
+        let flags = if process.kernel_thread {
+            PF_KTHREAD | 0x40
+        } else {
+            0x0040_0100
+        };
+        fs::write(
+            dir.join("stat"),
+            format!(
+                "{} ({}) S 1 {} {} 0 -1 {flags} 120 0 0 0 3 1 0 0 20 0 1 0 24 9000000 300 \
+                 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+                process.pid, process.comm, process.pid, process.pid
+            ),
+        )
+        .unwrap();
+        fs::write(dir.join("comm"), format!("{}\n", process.comm)).unwrap();
+        fs::write(
+            dir.join("status"),
+            format!(
+                "Name:\t{}\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t{pid}\nPid:\t{pid}\n\
+                 PPid:\t1\nUid:\t{uid}\t0\t0\t0\nGid:\t{gid}\t0\t0\t0\nThreads:\t1\n",
+                process.comm,
+                pid = process.pid,
+                uid = process.uid,
+                gid = process.gid
+            ),
+        )
+        .unwrap();
+        let mut cmdline = process.cmdline.join("\0");
+        if !cmdline.is_empty() {
+            cmdline.push('\0');
+        }
+        fs::write(dir.join("cmdline"), cmdline).unwrap();
+        fs::write(
+            dir.join("cgroup"),
+            format!("1:name=systemd:/\n0::{}\n", process.cgroup),
+        )
+        .unwrap();
+        if let Some(exe) = process.exe {
+            symlink(exe, dir.join("exe")).unwrap();
+        }
+    }
+
+    fn fake(process: &FakeProcess) -> (tempfile::TempDir, ProcFs) {
+        let dir = tempfile::tempdir().unwrap();
+        add_process(dir.path(), process);
+        let proc = ProcFs::at(dir.path());
+        (dir, proc)
+    }
+
+    #[test]
+    fn reads_ids_comm_exe_cmdline_and_cgroup() {
+        let (_dir, proc) = fake(&FakeProcess::default());
+        let info = proc.read_process(100).unwrap().unwrap();
+        assert_eq!(
+            info,
+            ProcessInfo {
+                pid: 100,
+                comm: "app".into(),
+                kernel_thread: false,
+                uid: Some(1001),
+                gid: Some(1001),
+                exe: Some("/usr/bin/app".into()),
+                cmdline: Some("/usr/bin/app --serve".into()),
+                cgroup: Some("/user.slice/user-1001.slice/session-1.scope".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn real_ids_are_the_first_fields_of_status() {
+        let status = b"Name:\tsu\nUid:\t1001\t0\t0\t0\nGid:\t50\t0\t0\t0\n";
+        assert_eq!(parse_status_ids(status), Ok((1001, 50)));
+        assert!(
+            parse_status_ids(b"Name:\tx\nGid:\t1\n")
+                .unwrap_err()
+                .contains("Uid:")
+        );
+        assert!(
+            parse_status_ids(b"Uid:\tx\nGid:\t1\n")
+                .unwrap_err()
+                .contains("\"x\"")
+        );
+    }
+
+    #[test]
+    fn comm_with_spaces_and_parentheses() {
+        let process = FakeProcess {
+            comm: "a) b (c) S 1",
+            ..FakeProcess::default()
+        };
+        let (_dir, proc) = fake(&process);
+        let info = proc.read_process(100).unwrap().unwrap();
+        assert_eq!(info.comm, "a) b (c) S 1");
+        assert!(!info.kernel_thread);
+    }
+
+    #[test]
+    fn kernel_thread_from_the_flags_field() {
+        let process = FakeProcess {
+            pid: 2,
+            comm: "kthreadd",
+            uid: 0,
+            gid: 0,
+            exe: None,
+            cmdline: &[],
+            cgroup: "/",
+            kernel_thread: true,
+        };
+        let (_dir, proc) = fake(&process);
+        let info = proc.read_process(2).unwrap().unwrap();
+        assert!(info.kernel_thread);
+        assert_eq!(info.exe, None);
+        assert_eq!(info.cmdline.as_deref(), Some(""));
+        assert_eq!(info.cgroup.as_deref(), Some("/"));
+        // A line from a real 6.1 kernel: flags 0x208040 has PF_KTHREAD.
+        let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 1 0 0 20 0 1 0 24 0 0";
+        assert_eq!(parse_stat(line), Ok(("kthreadd".into(), 2129984)));
+    }
+
+    #[test]
+    fn a_garbled_stat_is_an_error_naming_the_file() {
+        let (dir, proc) = fake(&FakeProcess::default());
+        fs::write(dir.path().join("100/stat"), "100 (app S 1").unwrap();
+        let error = proc.read_process(100).unwrap_err().to_string();
+        assert!(error.contains("100/stat"), "{error}");
+        fs::write(dir.path().join("100/stat"), "100 (app) S 1 2").unwrap();
+        assert!(proc.read_process(100).is_err());
+    }
+
+    #[test]
+    fn a_vanished_process_is_none() {
+        let (dir, proc) = fake(&FakeProcess::default());
+        assert_eq!(proc.read_process(4_000_000).unwrap(), None);
+        // Gone between the reads of stat and cgroup.
+        fs::remove_file(dir.path().join("100/cgroup")).unwrap();
+        assert_eq!(proc.read_process(100).unwrap(), None);
+    }
+
+    #[test]
+    fn only_the_fields_asked_for_are_read() {
+        let (dir, proc) = fake(&FakeProcess::default());
+        fs::remove_file(dir.path().join("100/status")).unwrap();
+        let fields = ProcessFields {
+            ids: false,
+            exe: false,
+            ..ProcessFields::ALL
+        };
+        let info = proc.read_process_fields(100, fields).unwrap().unwrap();
+        assert_eq!((info.uid, info.gid, info.exe), (None, None, None));
+        assert_eq!(info.comm, "app");
+    }
+
+    #[test]
+    fn no_v2_line_is_no_cgroup_and_a_deleted_binary_keeps_its_path() {
+        assert_eq!(parse_cgroup_v2(b"4:memory:/x\n1:name=systemd:/\n"), None);
+        assert_eq!(parse_cgroup_v2(b"0::/a b/c\n").as_deref(), Some("/a b/c"));
+        assert_eq!(
+            exe_path(Path::new("/usr/bin/app (deleted)")),
+            "/usr/bin/app"
+        );
+        assert_eq!(join_cmdline(b"sh\0-c\0echo hi\0"), "sh -c echo hi");
+        assert_eq!(join_cmdline(b""), "");
+    }
+
+    #[test]
+    fn pids_are_the_numeric_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["1", "42", "self", "sys", "7x"] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+        }
+        fs::write(dir.path().join("stat"), "").unwrap();
+        let mut pids = ProcFs::at(dir.path()).pids().unwrap();
+        pids.sort_unstable();
+        assert_eq!(pids, [1, 42]);
+    }
+
+    #[test]
+    fn this_hosts_processes_read() {
+        let proc = ProcFs::default();
+        let pids = proc.pids().unwrap();
+        assert!(!pids.is_empty());
+        let me = proc.read_process(std::process::id()).unwrap().unwrap();
+        assert!(!me.kernel_thread);
+        assert!(me.exe.is_some() && me.cmdline.is_some());
+        for pid in pids {
+            proc.read_process(pid).unwrap();
+        }
+    }
+}
