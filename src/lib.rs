@@ -14,3 +14,4 @@ pub mod procfs;
 pub mod sample;
 #[doc(hidden)]
 pub mod testing;
+pub mod top;

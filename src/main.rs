@@ -49,6 +49,24 @@ enum Command {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Show the processes of one tenant, busiest first: CPU (cores), disk
+    /// (bytes/s read and written) and resident memory, measured over an interval.
+    ///
+    /// Reads the tenant's cgroup and /proc directly; the agent need not run.
+    Status {
+        /// Configuration file (where the tenant's cgroup is).
+        #[arg(long, short, default_value = config::DEFAULT_PATH)]
+        config: PathBuf,
+        /// The tenant, as named in the configuration.
+        #[arg(long)]
+        tenant: String,
+        /// How long to measure.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// How many processes to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Measure a block device's capacity and print the [[host.disks]] block to paste.
     ///
     /// Runs sequential (1 MiB) and random (4 KiB) reads, then writes, with direct
@@ -92,6 +110,12 @@ fn main() -> ExitCode {
             cleanup,
         }),
         Command::Check { config } => check(&config),
+        Command::Status {
+            config,
+            tenant,
+            interval,
+            top,
+        } => status(&config, &tenant, interval, top),
         Command::Calibrate {
             device,
             scratch_file,
@@ -151,6 +175,29 @@ fn run(options: qosd::agent::Options) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status(
+    path: &std::path::Path,
+    tenant: &str,
+    interval: std::time::Duration,
+    top: usize,
+) -> ExitCode {
+    let facts =
+        qosd::agent::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+    let report = config::load(path, &facts)
+        .map_err(anyhow::Error::from)
+        .and_then(|loaded| qosd::top::report(&loaded.config, tenant, interval, top));
+    match report {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("qosd status: {error:#}");
             ExitCode::FAILURE
         }
     }
