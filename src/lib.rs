@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod calibrate;
 pub mod cgroup;
+pub mod classify;
 pub mod config;
 pub mod enforce;
 pub mod metrics;
