@@ -38,8 +38,12 @@ impl TextPattern {
     }
 
     pub fn regex(source: &str) -> Result<Self, String> {
-        let regex = Regex::new(source)
-            .map_err(|error| format!("invalid regular expression {source:?}: {error}"))?;
+        let regex = Regex::new(source).map_err(|error| {
+            format!(
+                "invalid regular expression {source:?}: {}",
+                one_line(&error)
+            )
+        })?;
         Ok(TextPattern {
             source: source.to_owned(),
             compiled: Compiled::Regex(regex),
@@ -61,6 +65,17 @@ impl TextPattern {
     /// Whether the pattern is a plain string (matches only itself).
     pub fn is_exact(&self) -> bool {
         matches!(self.compiled, Compiled::Exact)
+    }
+}
+
+/// The regex crate draws a syntax error over several lines (the pattern, a
+/// caret, then `error: what`); a diagnostic is one line, so keep the what.
+fn one_line(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text.lines().rev().find(|line| !line.trim().is_empty());
+    match last {
+        Some(line) if text.contains('\n') => line.trim().trim_start_matches("error: ").to_owned(),
+        _ => text,
     }
 }
 
@@ -103,10 +118,9 @@ mod tests {
                 .unwrap_err()
                 .contains("invalid glob")
         );
-        assert!(
-            TextPattern::regex("(")
-                .unwrap_err()
-                .contains("invalid regular expression")
+        assert_eq!(
+            TextPattern::regex("(").unwrap_err(),
+            r#"invalid regular expression "(": unclosed group"#
         );
     }
 }
