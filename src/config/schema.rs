@@ -2,11 +2,10 @@
 //! cross-checks are validated. Fields keep their spans so later errors can
 //! point at them.
 //!
-//! Keys that DESIGN.md describes but this version does not implement yet
-//! (`match`) are part of the schema as untyped values: that way validation
-//! can say "not supported yet" instead of "unknown key", and implementing one
-//! later means giving its field a real type here (as `disk`, `net`, `memory`,
-//! `host.disks` and `host.links` have).
+//! Lists whose entries are checked one by one (`[[host.disks]]`,
+//! `[[host.links]]`, a tenant's `disk`, `net` and `match`) are named in their
+//! table as untyped values, so serde accepts the key and suggests it for a
+//! typo, and decoded entry by entry with [`decode_list`].
 
 use std::fmt;
 
@@ -77,12 +76,14 @@ pub(super) struct RawTenantEntry {
     pub disk: Vec<Listed<RawDiskContract>>,
     /// The entries of `net = [...]` that decoded.
     pub net: Vec<Listed<RawNetContract>>,
+    /// The entries of `match = [...]` that decoded.
+    pub matchers: Vec<Listed<RawMatcher>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a tenant table such as `[tenants.web]` with `cgroup`, `cpu`, `disk`, `net` and `memory` keys"
+    expecting = "a tenant table such as `[tenants.web]` with `cgroup` or `match`, and `cpu`, `disk`, `net` and `memory` keys"
 )]
 pub(super) struct RawTenant {
     pub cgroup: Option<Spanned<PathText>>,
@@ -97,9 +98,27 @@ pub(super) struct RawTenant {
     /// on its own into [`RawTenantEntry::net`].
     #[expect(dead_code, reason = "only the key's name is used")]
     pub net: Option<IgnoredAny>,
-    /// Not implemented yet: classify processes by user or command.
+    /// Process matchers `match = [{ user = "alice" }, ...]`, decoded on
+    /// their own into [`RawTenantEntry::matchers`]; the span is the list's.
     #[serde(rename = "match")]
-    pub match_processes: Option<Spanned<toml::Value>>,
+    pub match_processes: Option<Spanned<IgnoredAny>>,
+}
+
+/// One entry of a tenant's `match = [...]`: every key it has must hold.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = r#"a matcher table such as `{ user = "alice" }` or `{ comm = "nginx" }`, with any of `user`, `uid`, `group`, `gid`, `comm`, `exe`, `cmdline` and `unit`"#
+)]
+pub(super) struct RawMatcher {
+    pub user: Option<Spanned<UserText>>,
+    pub uid: Option<Spanned<IdNumber>>,
+    pub group: Option<Spanned<GroupText>>,
+    pub gid: Option<Spanned<IdNumber>>,
+    pub comm: Option<Spanned<PatternText>>,
+    pub exe: Option<Spanned<PatternText>>,
+    pub cmdline: Option<Spanned<PatternText>>,
+    pub unit: Option<Spanned<UnitText>>,
 }
 
 /// `{ baseline, burst, weight }` of the CPU. The quantities stay untyped
@@ -413,8 +432,42 @@ text_field!(
     AddressText,
     r#"an address string such as "127.0.0.1:9477" or "[::1]:9477""#
 );
+text_field!(UserText, r#"a user name string such as "alice""#);
+text_field!(GroupText, r#"a group name string such as "staff""#);
+text_field!(
+    PatternText,
+    r#"a pattern string such as "nginx" or "python*""#
+);
+text_field!(
+    UnitText,
+    r#"a systemd unit or slice name string such as "nginx.service""#
+);
 number_field!(Fraction, "a number between 0 and 1 such as 0.9");
 number_field!(Weight, "a positive number such as 2");
+
+/// A user or group id as written: any whole number, so a negative or too
+/// large one is refused during validation with the range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct IdNumber(pub i128);
+
+impl<'de> Deserialize<'de> for IdNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = IdNumber;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a whole number id such as 1001")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<IdNumber, E> {
+                Ok(IdNumber(value.into()))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<IdNumber, E> {
+                Ok(IdNumber(value.into()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
 
 const TOP_LEVEL_KEYS: &[&str] = &["agent", "host", "tenants"];
 
@@ -486,11 +539,13 @@ fn decode_tenants(
         .map(|(name, body)| {
             let key = join_key("tenants", name.get_ref());
             let (disk_key, net_key) = (join_key(&key, "disk"), join_key(&key, "net"));
+            let match_key = join_key(&key, "match");
             RawTenantEntry {
                 name: Spanned::new(name.span(), name.get_ref().to_string()),
                 body: decode(body, document, diagnostics),
                 disk: decode_list(body, "disk", &disk_key, document, diagnostics).0,
                 net: decode_list(body, "net", &net_key, document, diagnostics).0,
+                matchers: decode_list(body, "match", &match_key, document, diagnostics).0,
             }
         })
         .collect()
@@ -523,6 +578,10 @@ impl ListOf for RawLinkCapacity {
 
 impl ListOf for RawNetContract {
     const EXPECTING: &'static str = r#"expected a list of net contracts, one per interface, such as `net = [{ interface = "eth0", egress = { baseline = "100Mbit/s", burst = "1Gbit/s" } }]`"#;
+}
+
+impl ListOf for RawMatcher {
+    const EXPECTING: &'static str = r#"expected a list of process matchers, such as `match = [{ user = "alice" }, { comm = "nginx" }]`"#;
 }
 
 /// Decodes the array at `table.name` (when `table` is a table that has it)

@@ -1,19 +1,21 @@
 //! The human summary `qosd check` prints after a file validates.
 
 use super::units::{format_bytes, format_cores, format_duration, format_io, format_number};
-use super::{Config, DiskCapacity, IoDimension, LinkCapacity, MemoryProtection, Tenant};
+use super::{
+    Config, DiskCapacity, IoDimension, LinkCapacity, MemoryProtection, ProcessMatcher, Tenant,
+};
 
 impl Config {
     /// Agent settings, host capacity, one aligned row per tenant, and the
-    /// disks and links with their contracts, and the memory contracts, when
-    /// there are any, e.g.:
+    /// disks and links with their contracts, the memory contracts, and the
+    /// process matchers in the order they are tried, when there are any, e.g.:
     ///
     /// ```text
     /// agent:   tick every 1s, cgroups in /sys/fs/cgroup/qosd.slice, metrics on 127.0.0.1:9477
     /// host:    0.0 cores reserved, 256 MiB of memory reserved, contended above 90% of capacity, overcommit allowed
     /// disks:   1 (/dev/vda)
     /// links:   1 (eth0)
-    /// tenants: 2, cpu baselines add up to 2.0 cores, memory baselines to 1.5 GiB, 2 disk contracts, 2 net contracts
+    /// tenants: 2, cpu baselines add up to 2.0 cores, memory baselines to 1.5 GiB, 2 disk contracts, 2 net contracts, 2 process matchers
     ///
     ///   TENANT  CGROUP                    CPU BASELINE  CPU BURST  CPU WEIGHT
     ///   web     web.slice (adopted)                1.5        2.0         1.5
@@ -37,6 +39,10 @@ impl Config {
     ///   TENANT  MEMORY PROTECTION  BASELINE  BURST  LIMIT
     ///   web     hard (memory.min)     1 GiB  2 GiB  3 GiB
     ///   batch   soft (memory.low)   512 MiB  1 GiB      -
+    ///
+    ///   TENANT  MATCH     PROCESSES (first match wins, in this order)
+    ///   batch   match[0]  { uid = 1001, comm = "python*" }
+    ///   batch   match[1]  { unit = "batch.service" }
     /// ```
     pub fn summary(&self) -> String {
         let mut lines = vec![
@@ -69,6 +75,14 @@ impl Config {
         if self.tenants.iter().any(|tenant| tenant.memory.is_some()) {
             lines.push(String::new());
             lines.extend(tenant_memory_table(&self.tenants));
+        }
+        if self
+            .tenants
+            .iter()
+            .any(|tenant| !tenant.matchers.is_empty())
+        {
+            lines.push(String::new());
+            lines.extend(tenant_match_table(&self.tenants));
         }
         let mut summary = lines.join("\n");
         summary.push('\n');
@@ -146,6 +160,12 @@ impl Config {
             1 => ", 1 net contract".to_owned(),
             count => format!(", {count} net contracts"),
         };
+        let matchers: usize = self.tenants.iter().map(|t| t.matchers.len()).sum();
+        let matchers = match matchers {
+            0 => String::new(),
+            1 => ", 1 process matcher".to_owned(),
+            count => format!(", {count} process matchers"),
+        };
         let memory_baselines = self
             .tenants
             .iter()
@@ -161,7 +181,7 @@ impl Config {
         match self.tenants.len() {
             0 => "tenants: none".to_owned(),
             count => format!(
-                "tenants: {count}, cpu baselines add up to {} cores{memory}{disks}{nets}",
+                "tenants: {count}, cpu baselines add up to {} cores{memory}{disks}{nets}{matchers}",
                 format_cores(total)
             ),
         }
@@ -291,6 +311,52 @@ fn tenant_memory_table(tenants: &[Tenant]) -> Vec<String> {
         })
         .collect();
     table(&header, 2, rows)
+}
+
+/// One row per process matcher, in the order they are tried.
+fn tenant_match_table(tenants: &[Tenant]) -> Vec<String> {
+    let header = [
+        "TENANT",
+        "MATCH",
+        "PROCESSES (first match wins, in this order)",
+    ];
+    let mut rows = Vec::new();
+    for tenant in tenants {
+        for (index, matcher) in tenant.matchers.iter().enumerate() {
+            rows.push(vec![
+                tenant.name.clone(),
+                format!("match[{index}]"),
+                describe_matcher(matcher),
+            ]);
+        }
+    }
+    table(&header, 3, rows)
+}
+
+/// A matcher as a TOML table, user and group by id:
+/// `{ uid = 1001, comm = "python*" }`.
+fn describe_matcher(matcher: &ProcessMatcher) -> String {
+    let mut keys = Vec::new();
+    if let Some(uid) = matcher.uid {
+        keys.push(format!("uid = {uid}"));
+    }
+    if let Some(gid) = matcher.gid {
+        keys.push(format!("gid = {gid}"));
+    }
+    let patterns = [
+        ("comm", &matcher.comm),
+        ("exe", &matcher.exe),
+        ("cmdline", &matcher.cmdline),
+    ];
+    for (key, pattern) in patterns {
+        if let Some(pattern) = pattern {
+            keys.push(format!("{key} = {:?}", pattern.source()));
+        }
+    }
+    if let Some(unit) = &matcher.unit {
+        keys.push(format!("unit = {unit:?}"));
+    }
+    format!("{{ {} }}", keys.join(", "))
 }
 
 /// Rows aligned under `header`: the first `left_aligned` columns to the left,

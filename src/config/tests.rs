@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::*;
 
+/// Process matchers (`match = [...]`).
+mod matchers;
 /// Memory contracts, sizes and `host.reserved_memory`.
 mod memory;
 /// Network links and egress contracts.
@@ -514,18 +516,19 @@ fn nested_or_shared_cgroups_are_errors() {
 }
 
 #[test]
-fn unsupported_resources_say_not_yet() {
-    // Disks, links and memory are supported: the only error is `match`'s.
-    assert_one_error_on(
-        DISKS,
-        "[tenants.web]\nmatch = [{ user = \"www\" }]\ndisk = []\nnet = []\n\
+fn every_tenant_key_of_the_design_is_supported() {
+    let loaded = parse_on(
+        "[tenants.web]\nmatch = [{ user = \"alice\" }]\ndisk = []\nnet = []\n\
          memory = { baseline = \"1GiB\", burst = \"2GiB\" }\n\
+         cpu = { baseline = 1, burst = 2 }\n\
          [[host.disks]]\ndevice = \"/dev/vda\"\nread_bps = \"50MiB/s\"\n\
          [[host.links]]\ninterface = \"eth0\"\negress = \"1Gbit/s\"\n",
-        "2:9",
-        "tenants.web.match",
-        "process matching rules are not supported by this version of qosd yet",
+        DISKS,
     );
+    match loaded {
+        Ok(loaded) => assert_eq!(loaded.config.tenants[0].matchers.len(), 1),
+        Err(error) => panic!("{error}"),
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! one `qosd check` lists all the problems of a file.
 
 mod disks;
+mod matchers;
 mod memory;
 mod net;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
+use matchers::{validate_matchers, warn_about_covered_matchers};
 use memory::{check_memory_capacity, validate_memory_contract, validate_reserved_memory};
 use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
@@ -97,6 +99,7 @@ pub(super) fn validate(
             check_memory_capacity(&tenants, &host, facts, overcommit_span, diagnostics);
         }
         warn_about_idle_tenants(&tenants, diagnostics);
+        warn_about_covered_matchers(&tenants, diagnostics);
         net::warn_about_unmatchable_cgroups(&tenants, &agent, diagnostics);
     }
     Config {
@@ -283,20 +286,6 @@ fn contention_threshold(threshold: f64) -> Result<f64, String> {
     }
 }
 
-/// Keys of DESIGN.md that this version does not implement: a clear "not yet"
-/// is better than "unknown key" for an operator following the design.
-fn reject_unsupported<T>(
-    field: Option<&Spanned<T>>,
-    key: &str,
-    what: &str,
-    diagnostics: &mut Diagnostics,
-) {
-    if let Some(field) = field {
-        let message = format!("{what} are not supported by this version of qosd yet");
-        diagnostics.error(key, Some(field.span()), message);
-    }
-}
-
 fn validate_tenant(
     entry: &RawTenantEntry,
     agent: &AgentConfig,
@@ -324,8 +313,11 @@ fn validate_tenant(
         facts,
     };
     let net = net_checks.validate(&entry.net, veths, diagnostics);
+    let match_key = join_key(&key, "match");
+    let matchers = validate_matchers(&entry.matchers, &match_key, facts, diagnostics);
     let body = entry.body.as_ref()?;
-    reject_unsupported_tenant_keys(body, &key, diagnostics);
+    let owned = agent.parent.join(name);
+    check_match_ownership(body, entry, &match_key, &owned, diagnostics);
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
         Some(path) => {
             let cgroup_key = join_key(&key, "cgroup");
@@ -355,7 +347,7 @@ fn validate_tenant(
         disk,
         net,
         memory,
-        matchers: Vec::new(),
+        matchers,
     };
     (diagnostics.error_count() == errors_before).then_some(CheckedTenant {
         tenant,
@@ -387,10 +379,32 @@ fn check_tenant_name(name: &str, key: &str, span: Span, diagnostics: &mut Diagno
     }
 }
 
-fn reject_unsupported_tenant_keys(body: &RawTenant, key: &str, diagnostics: &mut Diagnostics) {
-    let unsupported = [(&body.match_processes, "match", "process matching rules")];
-    for (field, name, what) in unsupported {
-        reject_unsupported(field.as_ref(), &join_key(key, name), what, diagnostics);
+/// A tenant with `match` owns its group, so it cannot adopt one too; an
+/// empty `match` moves nothing into it (a warning). `owned` is the group it
+/// would own.
+fn check_match_ownership(
+    body: &RawTenant,
+    entry: &RawTenantEntry,
+    key: &str,
+    owned: &Path,
+    diagnostics: &mut Diagnostics,
+) {
+    let Some(matchers) = &body.match_processes else {
+        return;
+    };
+    if body.cgroup.is_some() {
+        let message = format!(
+            "matched processes are moved into a group qosd owns ({}); adopt a cgroup or match \
+             processes, not both: remove `cgroup`, or remove `match` and put the processes in \
+             the adopted cgroup yourself",
+            owned.display()
+        );
+        diagnostics.error(key, Some(matchers.span()), message);
+    } else if entry.matchers.is_empty() {
+        diagnostics.warn(format!(
+            "`{key}` is empty: no process is moved into tenant `{}`",
+            entry.name.get_ref()
+        ));
     }
 }
 
