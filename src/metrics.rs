@@ -43,6 +43,8 @@ pub struct Metrics {
     pub memory_baseline_bytes: GaugeVec,
     pub memory_burst_bytes: GaugeVec,
     pub memory_limit_bytes: GaugeVec,
+    pub tenant_processes: GaugeVec,
+    pub classification_moves: IntCounter,
     pub below_baseline_seconds: CounterVec,
     pub resource_contended: GaugeVec,
     pub resource_capacity: GaugeVec,
@@ -214,6 +216,15 @@ impl Metrics {
                 "qosd_tenant_memory_limit_bytes",
                 "Contracted hard memory limit (memory.max); absent when unlimited.",
                 &[TENANT],
+            )?,
+            tenant_processes: reg.gauges(
+                "qosd_tenant_processes",
+                "Processes in the tenant's cgroup (cgroup.procs).",
+                &[TENANT],
+            )?,
+            classification_moves: reg.int_counter(
+                "qosd_classification_moves_total",
+                "Processes qosd moved into a tenant's group because a matcher matched.",
             )?,
             below_baseline_seconds: reg.counters(
                 "qosd_tenant_below_baseline_seconds_total",
@@ -421,6 +432,7 @@ impl Metrics {
                 .remove_label_values(&[tenant, "cpu", kind]);
         }
         let _ = self.netns_transmit_bytes.remove_label_values(&[tenant]);
+        let _ = self.tenant_processes.remove_label_values(&[tenant]);
         for family in [
             &self.memory_usage_bytes,
             &self.memory_baseline_bytes,

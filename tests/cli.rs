@@ -135,11 +135,17 @@ fn a_contract_on_a_missing_interface_fails_check_with_its_name_and_place() {
 #[test]
 fn status_of_an_unknown_tenant_names_the_tenants_there_are() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_config(dir.path(), "[tenants.web]\ncpu = { baseline = 1, burst = 2 }\n");
+    let path = write_config(
+        dir.path(),
+        "[tenants.web]\ncpu = { baseline = 1, burst = 2 }\n",
+    );
     let output = qosd(&["status", "--config", &path, "--tenant", "db"]);
     assert_eq!(output.status.code(), Some(1));
     let said = stderr(&output);
-    assert!(said.contains("no tenant named db (the tenants are: web)"), "{said}");
+    assert!(
+        said.contains("no tenant named db (the tenants are: web)"),
+        "{said}"
+    );
 }
 
 #[test]
