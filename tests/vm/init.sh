@@ -24,7 +24,7 @@ mount -t devtmpfs devtmpfs /dev
 # crc32c_generic first: libcrc32c (pulled in by nf_tables) needs a crc32c
 # implementation and cannot find one by autoloading this early.
 for m in crc32c_generic virtio_pci 9pnet_virtio 9p virtio_blk \
-         veth sch_htb nf_tables nft_socket; do
+         veth sch_htb nf_tables nft_socket ext4; do
     modprobe "$m" || say "warning: modprobe $m failed"
 done
 

@@ -21,6 +21,8 @@
 #   VM_KEEP_GOING  1: run the remaining scenarios after a failure (default: 0)
 #   VM_CONSOLE     1: also show the guest's serial console live (default: 0)
 #   VM_CACHE       cache directory (default: target/vm)
+#   VM_SCRATCH_SIZE size of the scratch disk /dev/vdb (default: 3G; sparse,
+#                  unthrottled, recreated empty for every scenario)
 #   VM_*, QOSD_*   every such variable is passed on to the scenario.
 #
 # Runs are serialised with a lock in the cache directory (one VM at a time).
@@ -32,7 +34,8 @@
 # cgroup2 over the read-only view of the host's /sys/fs/cgroup.
 #
 # Needs: qemu-system-x86 busybox-static kmod cpio (and apt-get to fetch the
-# kernel); scenarios use stress-ng fio iperf3 nftables iproute2 curl.
+# kernel); scenarios use stress-ng fio iperf3 nftables iproute2 curl, and
+# e2fsprogs (mkfs.ext4, for the memory scenario).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -44,7 +47,9 @@ VM_CONSOLE=${VM_CONSOLE:-0}
 # Modules the guest loads at boot (see tests/vm/init.sh), and whole module
 # folders for the network scenarios: the kernel autoloads qdiscs and nft
 # expressions with /sbin/modprobe from the initramfs, not from the chroot.
-BOOT_MODULES=(crc32c_generic virtio_pci 9pnet_virtio 9p virtio_blk veth sch_htb nf_tables nft_socket)
+# ext4: the memory scenario needs a block-device filesystem (its page cache
+# is reclaimable; 9p's and tmpfs's are not a fair stand-in).
+BOOT_MODULES=(crc32c_generic virtio_pci 9pnet_virtio 9p virtio_blk veth sch_htb nf_tables nft_socket ext4)
 MODULE_DIRS=(kernel/net/sched kernel/net/netfilter kernel/net/ipv4/netfilter kernel/net/ipv6/netfilter)
 
 log() { echo "vm: $*"; }
@@ -157,6 +162,17 @@ make_disk() {
     [[ -f $DISK ]] || truncate -s 1G "$DISK"
 }
 
+# A scratch disk, /dev/vdb in the guest: sparse, unthrottled, and recreated
+# empty for every scenario (and removed after it), so that a scenario can
+# write gigabytes of files quickly (the memory scenario's page-cache flood)
+# without the 50 MB/s throttle of /dev/vda. Its size: VM_SCRATCH_SIZE.
+SCRATCH_SIZE=${VM_SCRATCH_SIZE:-3G}
+make_scratch() {
+    SCRATCH=$VM_DIR/scratch.img
+    rm -f "$SCRATCH"
+    truncate -s "$SCRATCH_SIZE" "$SCRATCH"
+}
+
 # Where the guest sees the repository: its own read-only share, because the
 # guest's /tmp and /run are fresh tmpfs and would hide a checkout under them
 # (CI may clone anywhere).
@@ -196,6 +212,7 @@ run_scenario() {
     rm -rf "$out"
     mkdir -p "$out"
     write_env "$scenario" "$out"
+    make_scratch
 
     # The host's load matters: the vCPUs are host threads, and a busy host
     # (e.g. a parallel cargo build) makes the guest slower and noisier.
@@ -224,6 +241,9 @@ run_scenario() {
         # the IOPS cap, small random I/O is bound by the emulator's CPU, which
         # varies from run to run, so no contract on IOPS could be checked.
         -drive "file=$DISK,format=raw,if=virtio,cache=none,throttling.bps-total=52428800,throttling.iops-total=2500"
+        # The scratch disk (/dev/vdb, after vda in PCI order): no throttle,
+        # and the host's page cache behind it (its contents are disposable).
+        -drive "file=$SCRATCH,format=raw,if=virtio,cache=unsafe"
     )
     if [[ $VM_CONSOLE == 1 ]]; then
         "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log" || rc=$?
@@ -231,6 +251,7 @@ run_scenario() {
         "${qemu[@]}" </dev/null >"$out/console.log" 2>&1 || rc=$?
     fi
     local took=$((SECONDS - start))
+    rm -f "$SCRATCH"
     # `timeout` exits 124 (137 after the kill) when the guest hung.
     if [[ $rc == 124 || $rc == 137 ]]; then
         echo "vm: FAIL: $scenario: QEMU killed after ${VM_TIMEOUT}s (guest hung?); see $out/console.log" >&2
