@@ -33,10 +33,13 @@ use nix::errno::Errno;
 use nix::sys::statfs;
 
 use crate::cgroup::{CgroupError, Group, Hierarchy};
-use crate::config::{ProcessMatcher, Tenant};
+use crate::config::{ProcessMatcher, Tenant, TextPattern};
 use crate::procfs::{ProcError, ProcFs, ProcessFields, ProcessInfo};
 
 const CGROUP_PROCS: &str = "cgroup.procs";
+/// A rescan uses at most this many threads, one per this many processes.
+const MAX_SCAN_THREADS: usize = 4;
+const PIDS_PER_SCAN_THREAD: usize = 1000;
 
 /// Whether every key `matcher` has holds for `process`. A key whose part of
 /// the process was not read (or could not be: a kernel thread has no
@@ -45,32 +48,153 @@ const CGROUP_PROCS: &str = "cgroup.procs";
 /// `unit` holds when it equals one component of the process's cgroup path
 /// (`nginx.service` in `/system.slice/nginx.service`).
 pub fn matches(matcher: &ProcessMatcher, process: &ProcessInfo) -> bool {
-    matches_keys(matcher, process, false)
+    matches!(
+        holds(matcher, &mut Complete(process), &|_| false),
+        Ok(Some(true))
+    )
 }
 
-/// `unit_held`: the process sits in the group of the tenant this matcher
-/// belongs to. Moving it there took it out of its unit's cgroup, so the
-/// path no longer shows the unit; the unit key still counts as held, or a
-/// process would match on one scan and not the next.
-fn matches_keys(matcher: &ProcessMatcher, process: &ProcessInfo, unit_held: bool) -> bool {
-    let id = |want: Option<u32>, have: Option<u32>| want.is_none_or(|want| have == Some(want));
-    let text = |pattern: &Option<crate::config::TextPattern>, have: Option<&str>| {
+const STAT: ProcessFields = ProcessFields {
+    stat: true,
+    ..ProcessFields::NONE
+};
+const IDS: ProcessFields = ProcessFields {
+    ids: true,
+    ..ProcessFields::NONE
+};
+const EXE: ProcessFields = ProcessFields {
+    exe: true,
+    ..ProcessFields::NONE
+};
+const CMDLINE: ProcessFields = ProcessFields {
+    cmdline: true,
+    ..ProcessFields::NONE
+};
+const CGROUP: ProcessFields = ProcessFields {
+    cgroup: true,
+    ..ProcessFields::NONE
+};
+
+/// A process whose parts are read when a key first needs them: most
+/// processes fail their first key, and each /proc file costs ~10 µs.
+trait Parts {
+    /// Makes sure `fields` are in `info()`; `Ok(false)` if the process is gone.
+    fn ensure(&mut self, fields: ProcessFields) -> Result<bool, ProcError>;
+    fn info(&self) -> &ProcessInfo;
+}
+
+/// A process read whole (or as far as the caller chose).
+struct Complete<'a>(&'a ProcessInfo);
+
+impl Parts for Complete<'_> {
+    fn ensure(&mut self, _: ProcessFields) -> Result<bool, ProcError> {
+        Ok(true)
+    }
+
+    fn info(&self) -> &ProcessInfo {
+        self.0
+    }
+}
+
+/// A process of which nothing was read so far.
+struct Lazy<'a> {
+    proc: &'a ProcFs,
+    info: ProcessInfo,
+    read: ProcessFields,
+    /// Some matcher looks at ids: for comm, read status (which gives comm
+    /// too on 6.x kernels) rather than stat, and the ids come with it.
+    prefer_status: bool,
+}
+
+impl Parts for Lazy<'_> {
+    fn ensure(&mut self, fields: ProcessFields) -> Result<bool, ProcError> {
+        let mut missing = fields.without(self.read);
+        if missing.is_empty() {
+            return Ok(true);
+        }
+        if missing.stat && self.prefer_status {
+            missing.ids = !self.read.ids;
+        }
+        match self.proc.fill_process(&mut self.info, missing)? {
+            Some(filled) => {
+                self.read = self.read.union(filled);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn info(&self) -> &ProcessInfo {
+        &self.info
+    }
+}
+
+/// Whether `matcher` holds, checking the keys from the cheapest to read
+/// (comm, from stat) to the dearest (status); `Ok(None)` if the process
+/// vanished meanwhile.
+///
+/// `unit_held(process)`: the process sits in the group of the tenant this
+/// matcher belongs to. Moving it there took it out of its unit's cgroup,
+/// so the path no longer shows the unit; the unit key still counts as
+/// held, or a process would match on one scan and not the next.
+fn holds(
+    matcher: &ProcessMatcher,
+    parts: &mut dyn Parts,
+    unit_held: &dyn Fn(&ProcessInfo) -> bool,
+) -> Result<Option<bool>, ProcError> {
+    let text = |pattern: &Option<TextPattern>, have: Option<&str>| {
         pattern
             .as_ref()
             .is_none_or(|pattern| have.is_some_and(|have| pattern.matches(have)))
     };
-    id(matcher.uid, process.uid)
-        && id(matcher.gid, process.gid)
-        && text(&matcher.comm, Some(&process.comm))
-        && (unit_held
-            || matcher.unit.as_deref().is_none_or(|unit| {
-                process
-                    .cgroup
-                    .as_deref()
-                    .is_some_and(|path| path.split('/').any(|component| component == unit))
-            }))
-        && text(&matcher.exe, process.exe.as_deref())
-        && text(&matcher.cmdline, process.cmdline.as_deref())
+    if matcher.comm.is_some() {
+        if !parts.ensure(STAT)? {
+            return Ok(None);
+        }
+        if !text(&matcher.comm, Some(&parts.info().comm)) {
+            return Ok(Some(false));
+        }
+    }
+    if matcher.exe.is_some() {
+        if !parts.ensure(EXE)? {
+            return Ok(None);
+        }
+        if !text(&matcher.exe, parts.info().exe.as_deref()) {
+            return Ok(Some(false));
+        }
+    }
+    if matcher.cmdline.is_some() {
+        if !parts.ensure(CMDLINE)? {
+            return Ok(None);
+        }
+        if !text(&matcher.cmdline, parts.info().cmdline.as_deref()) {
+            return Ok(Some(false));
+        }
+    }
+    if let Some(unit) = matcher.unit.as_deref() {
+        if !parts.ensure(CGROUP)? {
+            return Ok(None);
+        }
+        let process = parts.info();
+        let in_unit = process
+            .cgroup
+            .as_deref()
+            .is_some_and(|path| path.split('/').any(|component| component == unit));
+        if !in_unit && !unit_held(process) {
+            return Ok(Some(false));
+        }
+    }
+    if matcher.uid.is_some() || matcher.gid.is_some() {
+        if !parts.ensure(IDS)? {
+            return Ok(None);
+        }
+        let process = parts.info();
+        let id = |want: Option<u32>, have: Option<u32>| want.is_none_or(|want| have == Some(want));
+        if !id(matcher.uid, process.uid) || !id(matcher.gid, process.gid) {
+            return Ok(Some(false));
+        }
+    }
+    Ok(Some(true))
 }
 
 /// Why a process that a tenant's matchers claim is not moved.
@@ -282,7 +406,8 @@ pub struct Classifier {
     targets: Vec<Target>,
     /// Adopted tenants: (name, cgroup relative to the root).
     adopted: Vec<(String, String)>,
-    fields: ProcessFields,
+    /// Some matcher has a uid or gid key.
+    reads_ids: bool,
     own_pid: u32,
     counters: Arc<Counters>,
     /// (pid, reason) pairs already logged.
@@ -322,19 +447,16 @@ impl Classifier {
             .filter(|tenant| tenant.adopted && tenant.matchers.is_empty())
             .map(|tenant| (tenant.name.clone(), relative_string(&tenant.cgroup)))
             .collect();
-        let matchers = || targets.iter().flat_map(|target| &target.matchers);
-        let fields = ProcessFields {
-            ids: matchers().any(|m| m.uid.is_some() || m.gid.is_some()),
-            exe: matchers().any(|m| m.exe.is_some()),
-            cmdline: matchers().any(|m| m.cmdline.is_some()),
-            cgroup: true,
-        };
+        let reads_ids = targets
+            .iter()
+            .flat_map(|target| &target.matchers)
+            .any(|matcher| matcher.uid.is_some() || matcher.gid.is_some());
         Classifier {
+            reads_ids,
             prefix: mount_prefix(hierarchy.root()),
             hierarchy,
             targets,
             adopted,
-            fields,
             own_pid: std::process::id(),
             counters,
             logged: Mutex::default(),
@@ -356,38 +478,64 @@ impl Classifier {
         &self.hierarchy
     }
 
-    /// The parts of a process the matchers look at.
-    pub fn fields(&self) -> ProcessFields {
-        self.fields
-    }
-
     /// Where `process` belongs. Pure but for reading delegation marks of
     /// its cgroup's directories (only for a process that would move).
     pub fn target(&self, process: &ProcessInfo) -> Decision {
-        self.decide(process, &mut HashMap::new())
+        match self.decide(&mut Complete(process), &mut HashMap::new()) {
+            Ok(Some(decision)) => decision,
+            // A complete process neither vanishes nor fails to read.
+            _ => Decision::NoMatch,
+        }
     }
 
-    fn decide(&self, process: &ProcessInfo, delegated: &mut HashMap<String, bool>) -> Decision {
-        let relative = process
-            .cgroup
-            .as_deref()
-            .and_then(|path| strip_prefix(path, &self.prefix));
-        let current = relative.and_then(|relative| {
-            self.targets
-                .iter()
-                .position(|target| within(relative, &target.relative))
-        });
-        let claimed = self.targets.iter().enumerate().find(|(position, target)| {
-            let unit_held = current == Some(*position);
-            target
-                .matchers
-                .iter()
-                .any(|matcher| matches_keys(matcher, process, unit_held))
-        });
-        let Some((position, target)) = claimed else {
-            return Decision::NoMatch;
+    /// The position (in `targets`) of the tenant group the process is in.
+    fn current(&self, process: &ProcessInfo) -> Option<usize> {
+        let relative = strip_prefix(process.cgroup.as_deref()?, &self.prefix)?;
+        self.targets
+            .iter()
+            .position(|target| within(relative, &target.relative))
+    }
+
+    /// `Ok(None)`: the process vanished while its parts were read.
+    fn decide(
+        &self,
+        parts: &mut dyn Parts,
+        delegated: &mut HashMap<String, bool>,
+    ) -> Result<Option<Decision>, ProcError> {
+        let mut claimed = None;
+        'targets: for (position, target) in self.targets.iter().enumerate() {
+            for matcher in &target.matchers {
+                let unit_held = |process: &ProcessInfo| self.current(process) == Some(position);
+                match holds(matcher, parts, &unit_held)? {
+                    None => return Ok(None),
+                    Some(true) => {
+                        claimed = Some(target);
+                        break 'targets;
+                    }
+                    Some(false) => {}
+                }
+            }
+        }
+        let Some(target) = claimed else {
+            return Ok(Some(Decision::NoMatch));
         };
-        if current == Some(position) {
+        if !parts.ensure(CGROUP.union(STAT))? {
+            return Ok(None);
+        }
+        Ok(Some(self.place(parts.info(), target, delegated)))
+    }
+
+    /// The decision for a process that `target` claims.
+    fn place(
+        &self,
+        process: &ProcessInfo,
+        target: &Target,
+        delegated: &mut HashMap<String, bool>,
+    ) -> Decision {
+        let current = self
+            .current(process)
+            .map(|position| &self.targets[position]);
+        if current.is_some_and(|current| current.index == target.index) {
             return Decision::AlreadyThere {
                 tenant: target.index,
             };
@@ -408,12 +556,13 @@ impl Classifier {
         let Some(cgroup) = process.cgroup.as_deref() else {
             return excluded(Exclusion::NoCgroupV2);
         };
-        let Some(relative) = relative else {
+        let Some(relative) = strip_prefix(cgroup, &self.prefix) else {
             return excluded(Exclusion::OutsideRoot {
                 cgroup: cgroup.to_owned(),
             });
         };
-        // In a tenant group of ours (another tenant's): ours to move.
+        // In another tenant's group of ours: ours to move. Elsewhere, an
+        // adopted group or a delegated subtree keeps its processes.
         if current.is_none() {
             if let Some((tenant, _)) = self
                 .adopted
@@ -474,11 +623,21 @@ impl Classifier {
         pid: u32,
         delegated: &mut HashMap<String, bool>,
     ) -> Result<Outcome, ClassifyError> {
-        let Some(process) = proc.read_process_fields(pid, self.fields)? else {
+        let mut parts = Lazy {
+            proc,
+            info: ProcessInfo {
+                pid,
+                ..ProcessInfo::default()
+            },
+            read: ProcessFields::NONE,
+            prefer_status: self.reads_ids,
+        };
+        let Some(decision) = self.decide(&mut parts, delegated)? else {
             self.vanished(pid, "reading it");
             return Ok(Outcome::Vanished);
         };
-        match self.decide(&process, delegated) {
+        let process = parts.info;
+        match decision {
             Decision::NoMatch => Ok(Outcome::NoMatch),
             Decision::AlreadyThere { tenant } => Ok(Outcome::AlreadyThere { tenant }),
             Decision::Excluded { tenant, reason } => {
@@ -535,18 +694,10 @@ impl Classifier {
         }
     }
 
-    /// Walks all of /proc once and classifies every process. Only listing
-    /// /proc can fail; a process that cannot be read or moved is logged at
-    /// warn and counted in `errors`.
-    pub fn rescan(&self, proc: &ProcFs) -> Result<ScanReport, ProcError> {
-        let start = Instant::now();
-        let pids = proc.pids()?;
-        let mut report = ScanReport {
-            processes: pids.len() as u64,
-            ..ScanReport::default()
-        };
+    fn scan(&self, proc: &ProcFs, pids: &[u32]) -> ScanReport {
+        let mut report = ScanReport::default();
         let mut delegated = HashMap::new();
-        for &pid in &pids {
+        for &pid in pids {
             match self.classify_with(proc, pid, &mut delegated) {
                 Ok(Outcome::Moved { .. }) => report.moved += 1,
                 Ok(Outcome::AlreadyThere { .. }) => report.already += 1,
@@ -558,6 +709,44 @@ impl Classifier {
                     tracing::warn!(pid, "cannot classify process: {error}");
                 }
             }
+        }
+        report
+    }
+
+    /// Walks all of /proc once and classifies every process. Only listing
+    /// /proc can fail; a process that cannot be read or moved is logged at
+    /// warn and counted in `errors`.
+    pub fn rescan(&self, proc: &ProcFs) -> Result<ScanReport, ProcError> {
+        let start = Instant::now();
+        let pids = proc.pids()?;
+        let mut report = ScanReport {
+            processes: pids.len() as u64,
+            ..ScanReport::default()
+        };
+        // Each /proc file costs ~10 µs of system time on a VM: spread a
+        // large host over a few threads (the CPU time is the same).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_SCAN_THREADS)
+            .min(pids.len().div_ceil(PIDS_PER_SCAN_THREAD).max(1));
+        let chunk = pids.len().div_ceil(threads).max(1);
+        let parts: Vec<ScanReport> = std::thread::scope(|scope| {
+            let workers: Vec<_> = pids
+                .chunks(chunk)
+                .skip(1)
+                .map(|pids| scope.spawn(move || self.scan(proc, pids)))
+                .collect();
+            let mut parts = vec![self.scan(proc, pids.chunks(chunk).next().unwrap_or(&[]))];
+            parts.extend(workers.into_iter().filter_map(|worker| worker.join().ok()));
+            parts
+        });
+        for part in parts {
+            report.moved += part.moved;
+            report.already += part.already;
+            report.excluded += part.excluded;
+            report.unmatched += part.unmatched;
+            report.vanished += part.vanished;
+            report.errors += part.errors;
         }
         // Forget exclusions of processes that are gone: their PIDs may be reused.
         let live: HashSet<u32> = pids.into_iter().collect();
