@@ -571,6 +571,78 @@ mod tests {
         assert_eq!(read_u32(&message, 36), Some(PROC_CN_MCAST_LISTEN));
     }
 
+    #[test]
+    fn exec_is_classified_and_a_fork_only_after_its_parent_moved() {
+        use crate::cgroup::fake::FakeTree;
+        use crate::config::{ProcessMatcher, Tenant};
+        use crate::procfs::process::tests::{FakeProcess, add_process};
+
+        let tree = FakeTree::new();
+        tree.add_group("alice");
+        let tenants = [Tenant {
+            name: "alice".into(),
+            cgroup: "alice".into(),
+            adopted: false,
+            cpu: None,
+            disk: Vec::new(),
+            net: Vec::new(),
+            memory: None,
+            matchers: vec![ProcessMatcher {
+                uid: Some(1001),
+                ..ProcessMatcher::default()
+            }],
+        }];
+        let classifier = Classifier::new(tree.hierarchy(), &tenants, Arc::default());
+        let proc_dir = tempfile::tempdir().unwrap();
+        for pid in [100, 101, 102] {
+            add_process(
+                proc_dir.path(),
+                &FakeProcess {
+                    pid,
+                    ..FakeProcess::default()
+                },
+            );
+        }
+        let proc = ProcFs::at(proc_dir.path());
+        let procs = || tree.read("alice/cgroup.procs");
+        let mut recent = HashMap::new();
+        let fork = |parent_tgid, child| ProcEvent::Fork {
+            parent_tgid,
+            child_pid: child,
+            child_tgid: child,
+        };
+        handle(fork(100, 101), &classifier, &proc, &mut recent);
+        assert_eq!(procs(), "", "a fork of a parent not moved needs nothing");
+        handle(
+            ProcEvent::Exec { tgid: 100 },
+            &classifier,
+            &proc,
+            &mut recent,
+        );
+        assert_eq!(procs(), "100");
+        handle(fork(100, 101), &classifier, &proc, &mut recent);
+        assert_eq!(procs(), "101", "forked while its parent was moved");
+        handle(
+            ProcEvent::Exit {
+                pid: 100,
+                tgid: 100,
+            },
+            &classifier,
+            &proc,
+            &mut recent,
+        );
+        handle(fork(100, 102), &classifier, &proc, &mut recent);
+        assert_eq!(procs(), "101");
+        handle(
+            ProcEvent::Uid { tgid: 102 },
+            &classifier,
+            &proc,
+            &mut recent,
+        );
+        assert_eq!(procs(), "102");
+        assert_eq!(classifier.counters().moves(), 3);
+    }
+
     /// On a host where qosd may use the connector (root, initial
     /// namespaces), an exec of /bin/true is seen. Elsewhere: skipped.
     #[test]

@@ -535,3 +535,44 @@ fn rescan_of_this_host() {
         assert!(report.processes > 0);
     }
 }
+
+/// The listener moves a process at its exec: a link to /bin/sleep with a
+/// name of its own (its comm) is matched, and its PID lands in the fake
+/// tenant group's cgroup.procs. Skipped where the connector is unavailable.
+#[test]
+fn the_listener_moves_a_new_process_at_its_exec() {
+    let tree = FakeTree::new();
+    let bin = tempfile::tempdir().unwrap();
+    let name = format!("qt{}", std::process::id() % 100_000);
+    let program = bin.path().join(&name);
+    std::os::unix::fs::symlink("/bin/sleep", &program).unwrap();
+    let tenants = [tenant("t", "qosd.slice/t", vec![comm(&name)])];
+    let counters = Arc::new(Counters::default());
+    tree.add_group("qosd.slice/t");
+    let c = Classifier::new(tree.hierarchy(), &tenants, Arc::clone(&counters));
+    let shared = Arc::new(std::sync::RwLock::new(c));
+    let listener = match events::spawn_listener(Arc::clone(&shared), ProcFs::default()) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("skipped: {error}");
+            return;
+        }
+    };
+    let start = Instant::now();
+    let mut child = std::process::Command::new(&program)
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    while tree.read("qosd.slice/t/cgroup.procs") != pid && start.elapsed() < Duration::from_secs(2)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let latency = start.elapsed();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    listener.stop();
+    assert_eq!(tree.read("qosd.slice/t/cgroup.procs"), pid);
+    assert!(counters.moves() >= 1 && counters.events() > 0);
+    eprintln!("spawn to move: {latency:?}");
+}
