@@ -161,6 +161,7 @@ impl FakeHost {
             memory_total: Some(FAKE_MEMORY_TOTAL),
             resolve_user: resolve_fake_user,
             resolve_group: resolve_fake_group,
+            captures_protected: captures_fake_protected,
         }
     }
 
@@ -304,3 +305,24 @@ fn proc_stat(busy_ticks: u64) -> String {
 
 /// MemTotal of the fake host: 4 GiB.
 pub const FAKE_MEMORY_TOTAL: u64 = 4 << 30;
+
+/// The fake host's processes that must never move: PID 1 is systemd (root),
+/// and qosd runs as root from /usr/bin/qosd.
+pub fn captures_fake_protected(matcher: &crate::config::ProcessMatcher) -> Option<String> {
+    use crate::procfs::ProcessInfo;
+    let process = |pid, comm: &str, exe: &str| ProcessInfo {
+        pid,
+        comm: comm.to_owned(),
+        uid: Some(0),
+        gid: Some(0),
+        exe: Some(exe.to_owned()),
+        cmdline: Some(exe.to_owned()),
+        cgroup: Some("/init.scope".to_owned()),
+        ..ProcessInfo::default()
+    };
+    let protected = [
+        ("PID 1", process(1, "systemd", "/usr/lib/systemd/systemd")),
+        ("qosd itself", process(4242, "qosd", "/usr/bin/qosd")),
+    ];
+    crate::classify::protected::captures_any(matcher, &protected)
+}

@@ -36,6 +36,7 @@ fn controllers_for(tenant: &Tenant) -> &'static [Controller] {
     }
 }
 
+mod classify;
 mod disk;
 mod memory;
 mod net;
@@ -73,6 +74,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     };
     let mut agent = Agent::new(options, proc, hierarchy, config, metrics);
     agent.tick();
+    if !agent.options.once && !agent.options.dry_run {
+        // After the first tick, so the tenants' groups exist to move into.
+        agent.classification.listen(&agent.proc);
+    }
     if agent.options.once {
         tokio::time::sleep(agent.config.agent.interval).await;
         agent.tick();
@@ -171,6 +176,7 @@ pub struct Agent {
     /// also shares it, or `io.max` alone.
     io_weight_modes: HashMap<DeviceNumber, IoWeightMode>,
     net: net::NetControl,
+    classification: classify::Classification,
 }
 
 impl Agent {
@@ -184,6 +190,7 @@ impl Agent {
         let enforcer = Enforcer::new(options.dry_run);
         let shaper = Box::new(crate::net::SystemShaper::default());
         let network = crate::net::Network::new(shaper, options.dry_run);
+        let classification = classify::Classification::new(&config, &hierarchy);
         let mut agent = Agent {
             options,
             proc,
@@ -201,6 +208,7 @@ impl Agent {
             host_lookups: HostFacts::of_this_host(0.0),
             io_weight_modes: HashMap::new(),
             net: net::NetControl::new(network),
+            classification,
         };
         agent.swap_config(config);
         agent
@@ -263,6 +271,8 @@ impl Agent {
                     warn!("{}: {warning}", path.display());
                 }
                 self.swap_config(loaded.config);
+                self.classification
+                    .reloaded(&self.config, &self.hierarchy, &self.proc);
                 // Applied now, on the latest rates, not a tick later.
                 self.prepare_groups();
                 self.control();
@@ -382,6 +392,7 @@ impl Agent {
         // rates, so the tree is built at start-up.
         self.control_network();
         self.control_memory();
+        self.control_classification();
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());

@@ -19,6 +19,7 @@
 
 pub mod delegate;
 pub mod events;
+pub mod protected;
 #[cfg(test)]
 mod tests;
 

@@ -343,6 +343,9 @@ pub struct HostFacts {
     /// The gid of a group name of a process matcher (`Err`: "no group named
     /// ops on this host"). Tests pass a fake one.
     pub resolve_group: fn(&str) -> Result<u32, String>,
+    /// What a matcher would capture of the processes that must never move
+    /// (PID 1, qosd itself), if any: such a matcher is refused.
+    pub captures_protected: fn(&ProcessMatcher) -> Option<String>,
 }
 
 impl HostFacts {
@@ -356,6 +359,7 @@ impl HostFacts {
             memory_total: None,
             resolve_user: resolve_user_name,
             resolve_group: resolve_group_name,
+            captures_protected: crate::classify::protected::captures_protected,
         }
     }
 

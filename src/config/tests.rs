@@ -39,6 +39,9 @@ const DISKS: HostFacts = HostFacts {
     memory_total: None,
     resolve_user: crate::testing::resolve_fake_user,
     resolve_group: crate::testing::resolve_fake_group,
+    // The protected processes are tested with `FakeHost::facts()`; here
+    // matchers are free to name root or any path.
+    captures_protected: |_| None,
 };
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {

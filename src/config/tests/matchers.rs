@@ -530,3 +530,22 @@ fn the_example_match_configuration_is_valid_when_uncommented() {
     assert_eq!(batch.len(), 3);
     assert_eq!(batch[0].uid, Some(1001));
 }
+
+#[test]
+fn a_matcher_that_would_capture_pid_1_or_qosd_is_refused() {
+    let rendered = errors_on(
+        "[tenants.ops]\nmatch = [{ comm = \"nginx\" }, { uid = 0 }, { exe = \"/usr/bin/q*\" }]\n",
+        crate::testing::FakeHost::facts(),
+    );
+    assert!(
+        rendered.contains("`tenants.ops.match[1]`: this matcher would capture PID 1 (systemd, pid 1), which qosd never moves"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(
+            "`tenants.ops.match[2]`: this matcher would capture qosd itself (qosd, pid 4242)"
+        ),
+        "{rendered}"
+    );
+    assert!(!rendered.contains("match[0]"), "{rendered}");
+}

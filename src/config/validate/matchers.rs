@@ -41,6 +41,15 @@ pub(super) fn validate_matchers(
             );
             diagnostics.error(&key, Some(entry.span()), message);
         }
+        if diagnostics.error_count() == errors_before
+            && let Some(protected) = (facts.captures_protected)(&matcher)
+        {
+            let message = format!(
+                "this matcher would capture {protected}, which qosd never moves; narrow it \
+                 (add `comm`, `exe` or `cmdline`)"
+            );
+            diagnostics.error(&key, Some(entry.span()), message);
+        }
         if diagnostics.error_count() == errors_before {
             matchers.push(matcher);
         }
