@@ -42,6 +42,7 @@ pub(super) fn limits_for(contract: &MemoryContract) -> MemoryLimits {
 
 impl Agent {
     pub(super) fn control_memory(&mut self) {
+        self.protect_parents();
         for index in 0..self.tenants.len() {
             let state = &self.tenants[index];
             let Some(contract) = state.tenant.memory.filter(|_| state.ready) else {
@@ -70,6 +71,60 @@ impl Agent {
             if let Some(error) = failure {
                 let name = self.tenants[index].tenant.name.clone();
                 self.group_failed(&name, &error);
+            }
+        }
+    }
+}
+
+impl Agent {
+    /// The kernel caps a group's memory protection at its parent's: a
+    /// tenant's memory.min under a parent whose memory.min is 0 protects
+    /// nothing (the VM showed it: cache's pages went as if unprotected). So
+    /// qosd's parent group (`agent.parent`) and its ancestors below the root,
+    /// which qosd owns, hold the sum of the baselines of the tenants below
+    /// them. Adopted groups elsewhere depend on their own parents (README).
+    fn protect_parents(&mut self) {
+        let parent = &self.config.agent.parent;
+        let below = |state: &&TenantState| state.ready && state.tenant.cgroup.starts_with(parent);
+        let (mut hard, mut soft) = (0, 0);
+        for state in self.tenants.iter().filter(below) {
+            match state.tenant.memory {
+                Some(c) if c.protection == MemoryProtection::Hard => {
+                    hard += page_aligned(c.baseline)
+                }
+                Some(c) => soft += page_aligned(c.baseline),
+                None => {}
+            }
+        }
+        if hard + soft == 0 {
+            return;
+        }
+        let limits = MemoryLimits {
+            min: MemoryLimit::Bytes(hard),
+            low: MemoryLimit::Bytes(soft),
+            high: MemoryLimit::Unlimited,
+            max: MemoryLimit::Unlimited,
+        };
+        for ancestor in parent
+            .ancestors()
+            .filter(|path| !path.as_os_str().is_empty())
+        {
+            let group = self.hierarchy.group(ancestor);
+            match self.enforcer.apply_memory(&group, limits) {
+                Ok(done) => {
+                    self.metrics.enforcement_writes.inc_by(done.writes);
+                    self.metrics
+                        .drift_corrections
+                        .inc_by(done.drift_corrections);
+                }
+                Err(error) if error.is_vanished() => {}
+                Err(error) => {
+                    self.metrics.enforcement_errors.inc();
+                    tracing::warn!(
+                        "cannot protect the memory of {}: {error}",
+                        ancestor.display()
+                    );
+                }
             }
         }
     }

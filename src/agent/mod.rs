@@ -1225,4 +1225,42 @@ mod tests {
         let usage = agent.metrics.memory_usage_bytes.with_label_values(&["t0"]);
         assert_eq!(usage.get(), 5000.0);
     }
+
+    #[test]
+    fn the_parent_of_owned_tenants_holds_the_sum_of_their_memory_baselines() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, agent) = agent_over(dir.path(), 1);
+        // The kernel makes a new group's files; on the fake tree, we do.
+        for group in ["qosd.slice", "qosd.slice/cache", "qosd.slice/soft"] {
+            let path = host.cgroup_root().join(group);
+            std::fs::create_dir_all(&path).unwrap();
+            crate::testing::write_files(&path, crate::testing::GROUP_FILES).unwrap();
+        }
+        let text = format!(
+            "{}\n[tenants.cache]\nmemory = {{ baseline = \"300MiB\", burst = \"900MiB\" }}\n\
+             [tenants.soft]\nmemory = {{ baseline = \"100MiB\", burst = \"900MiB\", protection = \"soft\" }}\n",
+            host.config_toml()
+        );
+        std::fs::write(&agent.options.config_path, text).unwrap();
+        let config = config::load(&agent.options.config_path, &FakeHost::facts())
+            .unwrap()
+            .config;
+        let mut agent = agent;
+        agent.swap_config(config);
+        agent.tick();
+        let read = |path: &str| std::fs::read_to_string(host.cgroup_root().join(path)).unwrap();
+        assert_eq!(read("qosd.slice/cache/memory.min"), "314572800");
+        assert_eq!(read("qosd.slice/soft/memory.low"), "104857600");
+        assert_eq!(
+            read("qosd.slice/memory.min"),
+            "314572800",
+            "or cache's memory.min protects nothing"
+        );
+        assert_eq!(read("qosd.slice/memory.low"), "104857600");
+        assert_eq!(
+            read("qosd.slice/memory.high"),
+            "max\n",
+            "the parent is not limited"
+        );
+    }
 }
