@@ -120,18 +120,23 @@ mark() {
     milli_r $(((${EPOCHREALTIME/./} - T0) / 1000))
     printf -v "$1" %s "$REPLY"
 }
-# mib BYTES_OR_RATE: in MiB, one decimal ("-" as is).
-mib() {
-    case $1 in
-        '' | nan | -) echo "${1:--}" ;;
-        *) awk -v v="$1" 'BEGIN { printf "%.1f", v / 1048576 }' ;;
-    esac
+# mib_r BYTES_OR_RATE: an integer in MiB, one decimal, rounded (anything
+# else as is, "-" for nothing), into REPLY. Builtins only; `mib` prints it.
+mib_r() {
+    local x
+    if [[ $1 =~ ^[0-9]+$ ]]; then
+        x=$((($1 * 10 + 524288) / 1048576))
+        REPLY="$((x / 10)).$((x % 10))"
+    else
+        REPLY=${1:--}
+    fi
 }
-# pct_of A B: A as a percentage of B, one decimal ("-" if either is missing).
-pct_of() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a !~ /^[0-9.]+$/ || b !~ /^[0-9.]+$/ || b == 0) { print "-"; exit }
-        printf "%.1f", 100 * a / b }'
+mib() { mib_r "$1"; echo "$REPLY"; }
+
+# rd_r FILE: the first line of FILE into REPLY (non-zero if unreadable).
+rd_r() {
+    REPLY=
+    read -r REPLY <"$1" 2>/dev/null || [[ -n $REPLY ]]
 }
 
 # --- fork-free readers (the sampler runs in the root cgroup, beside the
@@ -237,14 +242,6 @@ start_mem_sampler() {
     track "$SAMPLER_PID"
 }
 
-# col_at CSV COLUMN T: the column's value in the last sample at or before T.
-col_at() {
-    awk -F, -v col="$2" -v t="$3" '
-        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
-        $1 <= t { v = $c }
-        END { print (c == "" || v == "") ? "-" : v }' "$1"
-}
-
 # --- setup -------------------------------------------------------------------
 
 # mkfs.ext4 without a journal (no jbd2 commits during the measurements) and
@@ -282,16 +279,21 @@ setup() {
     fi
     make_fs "$CACHE_DEV" "$CACHE_FS" || { fail "mkfs/mount of $CACHE_DEV failed: $(tail -n 3 "$OUT/setup.txt")"; return 1; }
     make_fs "$FLOOD_DEV" "$FLOOD_FS" || { fail "mkfs/mount of $FLOOD_DEV failed: $(tail -n 3 "$OUT/setup.txt")"; return 1; }
+    # Both disks at once: cache's file in the background.
     t0=$(now_us)
-    write_file "$CACHE_FILE" "$CACHE_MIB" || { fail "cannot write $CACHE_FILE"; return 1; }
-    R[setup.cache_write_s]=$(milli $((($(now_us) - t0) / 1000)))
-    t0=$(now_us)
+    (
+        write_file "$CACHE_FILE" "$CACHE_MIB" || exit 1
+        echo $((($(now_us) - t0) / 1000)) >/tmp/cache-write-ms
+    ) &
+    local writer=$!
     FLOOD_LIST=
     for ((i = 0; i < FLOOD_FILES; i++)); do
         write_file "$FLOOD_FS/flood.$i" "$FLOOD_FILE_MIB" || { fail "cannot write $FLOOD_FS/flood.$i"; return 1; }
         FLOOD_LIST+=${FLOOD_LIST:+:}$FLOOD_FS/flood.$i
     done
     R[setup.flood_write_s]=$(milli $((($(now_us) - t0) / 1000)))
+    wait "$writer" || { fail "cannot write $CACHE_FILE"; return 1; }
+    R[setup.cache_write_s]=$(milli "$(</tmp/cache-write-ms)")
     sync
     say "setup: cache file ${CACHE_MIB} MiB written in ${R[setup.cache_write_s]} s, flood $FLOOD_FILES x $FLOOD_FILE_MIB MiB in ${R[setup.flood_write_s]} s"
     {
@@ -341,7 +343,8 @@ stop_qosd() {
 # the cache file's resident bytes, appended to memory-<way>.txt. It forks:
 # it runs at each phase's end, outside the measurement windows.
 mem_snapshot() {
-    local way=$1 label=$2 g d f at
+    local way=$1 label=$2 g d f at line k v _u
+    local -a lines
     mark at
     {
         echo "== $label (t=${at}s)"
@@ -349,13 +352,32 @@ mem_snapshot() {
             d=$CG/$g
             echo "-- $g"
             for f in memory.min memory.low memory.high memory.max memory.current; do
-                [[ -r $d/$f ]] && echo "$f: $(cat "$d/$f")"
+                [[ -r $d/$f ]] && read -r v <"$d/$f" && echo "$f: $v"
             done
-            [[ -r $d/memory.events ]] && echo "memory.events: $(tr '\n' ' ' <"$d/memory.events")"
-            [[ -r $d/memory.stat ]] && grep -E '^(anon|file|active_file|inactive_file|workingset_refault_file|workingset_activate_file|pgscan|pgsteal) ' "$d/memory.stat" | tr '\n' ' ' && echo
+            if [[ -r $d/memory.events ]]; then
+                mapfile -t lines <"$d/memory.events"
+                echo "memory.events: ${lines[*]}"
+            fi
+            if [[ -r $d/memory.stat ]]; then
+                line=
+                while read -r k v; do
+                    case $k in
+                        anon | file | active_file | inactive_file | workingset_refault_file | \
+                            workingset_activate_file | pgscan | pgsteal) line+="$k $v " ;;
+                    esac
+                done <"$d/memory.stat"
+                echo "memory.stat: $line"
+            fi
         done
-        grep -E '^(MemFree|Cached|Active\(file\)|Inactive\(file\)):' /proc/meminfo | tr -s ' ' | tr '\n' ' '
-        echo
+        line=
+        while read -r k v _u; do
+            case $k in
+                MemFree: | Cached: | 'Active(file):' | 'Inactive(file):') line+="$k $v kB " ;;
+            esac
+        done </proc/meminfo
+        echo "meminfo: $line"
+        resident_r
+        echo "cache's file resident in the page cache: $REPLY bytes (fincore)"
     } >>"$OUT/memory-$way.txt"
 }
 
@@ -401,8 +423,8 @@ run_way() {
         # qosd is to enable the memory controller itself.
         echo -memory >"$CG/cgroup.subtree_control" 2>/dev/null ||
             say "note: could not take memory off the root's subtree_control"
-        R[qosd.root_controllers_before]=$(cat "$CG/cgroup.subtree_control")
-        R[qosd.root_controllers_before]=${R[qosd.root_controllers_before]:-(empty)}
+        rd_r "$CG/cgroup.subtree_control"
+        R[qosd.root_controllers_before]=${REPLY:-(empty)}
         write_config
         if ! "$QOSD_BIN" check --config "$CONFIG" >"$OUT/qosd-check.txt" 2>&1; then
             fail "qosd check rejected the config ($OUT/qosd.toml):"
@@ -467,7 +489,6 @@ run_way() {
     fsleep "$ALONE_S"
     mark t_alone_end
     mem_snapshot "$way" "1 cache alone"
-    resident_r
     R[$way.alone_resident]=$REPLY
 
     # Phase 2: the flood.
@@ -481,19 +502,16 @@ run_way() {
     fsleep "$FLOOD_S"
     mark t_end
     mem_snapshot "$way" "2 flood (end)"
-    resident_r
     R[$way.flood_resident]=$REPLY
     if [[ $way == qosd ]]; then
-        R[qosd.parent_min]=$(cat "$CG/$PARENT/memory.min" 2>/dev/null)
-        R[qosd.cache_min]=$(cat "$CG/$G_CACHE/memory.min" 2>/dev/null)
-        R[qosd.flood_min]=$(cat "$CG/$G_FLOOD/memory.min" 2>/dev/null)
-        R[qosd.cache_high]=$(cat "$CG/$G_CACHE/memory.high" 2>/dev/null)
-        R[qosd.flood_high]=$(cat "$CG/$G_FLOOD/memory.high" 2>/dev/null)
-        R[qosd.root_controllers]=$(cat "$CG/cgroup.subtree_control")
-        R[qosd.cache_current]=$(cat "$CG/$G_CACHE/memory.current" 2>/dev/null)
+        rd_r "$CG/$PARENT/memory.min" && R[qosd.parent_min]=$REPLY
+        rd_r "$CG/$G_CACHE/memory.min" && R[qosd.cache_min]=$REPLY
+        rd_r "$CG/$G_FLOOD/memory.min" && R[qosd.flood_min]=$REPLY
+        rd_r "$CG/$G_CACHE/memory.high" && R[qosd.cache_high]=$REPLY
+        rd_r "$CG/$G_FLOOD/memory.high" && R[qosd.flood_high]=$REPLY
+        rd_r "$CG/cgroup.subtree_control" && R[qosd.root_controllers]=$REPLY
         curl -s "http://127.0.0.1:9477/metrics" >"$OUT/metrics-flood.txt"
     fi
-    [[ $way == static ]] && R[static.cache_min]=$(cat "$CG/$G_CACHE/memory.min")
 
     cg_kill "$G_FLOOD"
     cg_kill "$G_CACHE"
@@ -510,21 +528,38 @@ run_way() {
         cg_destroy "$PARENT"
     fi
 
-    # Analysis, from the timeline.
-    R[$way.warm_s]=$(awk -v a="$t_warm" -v b="$t_alone" 'BEGIN { printf "%.1f", b - a }')
-    R[$way.alone]=$(rate_between "$csv" cache_rchar "$t_alone" "$t_alone_end")
-    R[$way.flood_cache]=$(rate_between "$csv" cache_rchar "$t_meas" "$t_end")
-    R[$way.flood_flood]=$(rate_between "$csv" flood_rchar "$t_meas" "$t_end")
-    R[$way.flood_cache_disk]=$(rate_between "$csv" cache_disk_rbytes "$t_meas" "$t_end")
-    R[$way.flood_read_total]=$(col_at "$csv" flood_rchar "$t_end")
-    for v in cache_mem cache_file flood_mem flood_file memfree; do
-        R[$way.alone_$v]=$(col_at "$csv" "$v" "$t_alone_end")
-        R[$way.flood_$v]=$(col_at "$csv" "$v" "$t_end")
-    done
-    R[$way.alone_cache_low]=$(col_at "$csv" cache_low_events "$t_alone_end")
-    R[$way.flood_cache_low]=$(col_at "$csv" cache_low_events "$t_end")
-    R[$way.flood_cache_refaults]=$(col_at "$csv" cache_refaults "$t_end")
-    R[$way.ratio]=$(pct_of "${R[$way.flood_cache]}" "${R[$way.alone]}")
+    # Analysis, from the timeline, in one pass: rates are from the first
+    # sample at or after a window's start to the last one at or before its
+    # end (as lib.sh's rate_between); values are the last sample at or
+    # before a mark.
+    local key val
+    while read -r key val; do
+        R[$way.$key]=$val
+    done < <(awk -F, -v w="$t_warm" -v a="$t_alone" -v ae="$t_alone_end" -v m="$t_meas" -v e="$t_end" '
+        NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+        $1 >= a && $1 <= ae { if (a0 == "") { a0 = $1; ca0 = $c["cache_rchar"] } a1 = $1; ca1 = $c["cache_rchar"] }
+        $1 >= m && $1 <= e {
+            if (m0 == "") { m0 = $1; cm0 = $c["cache_rchar"]; fm0 = $c["flood_rchar"]; dm0 = $c["cache_disk_rbytes"] }
+            m1 = $1; cm1 = $c["cache_rchar"]; fm1 = $c["flood_rchar"]; dm1 = $c["cache_disk_rbytes"]
+        }
+        $1 <= ae { for (k in c) at_ae[k] = $c[k] }
+        $1 <= e { for (k in c) at_e[k] = $c[k] }
+        function rate(u0, u1, t0, t1) { return (t0 == "" || t1 <= t0) ? "nan" : sprintf("%.0f", (u1 - u0) / (t1 - t0)) }
+        END {
+            printf "warm_s %.1f\n", a - w
+            alone = rate(ca0, ca1, a0, a1); flood = rate(cm0, cm1, m0, m1)
+            print "alone", alone
+            print "flood_cache", flood
+            print "flood_flood", rate(fm0, fm1, m0, m1)
+            print "flood_cache_disk", rate(dm0, dm1, m0, m1)
+            print "ratio", (alone ~ /^[0-9]+$/ && flood ~ /^[0-9]+$/ && alone > 0) ? sprintf("%.1f", 100 * flood / alone) : "-"
+            print "flood_read_total", at_e["flood_rchar"]
+            n = split("cache_mem cache_file flood_mem flood_file memfree", cols, " ")
+            for (i = 1; i <= n; i++) { print "alone_" cols[i], at_ae[cols[i]]; print "flood_" cols[i], at_e[cols[i]] }
+            print "alone_cache_low", at_ae["cache_low_events"]
+            print "flood_cache_low", at_e["cache_low_events"]
+            print "flood_cache_refaults", at_e["cache_refaults"]
+        }' "$csv")
     echo "marks (s since way start): cache_start=$t_warm alone=$t_alone..$t_alone_end flood_start=$t_flood measured=$t_meas..$t_end" \
         >>"$OUT/memory-$way.txt"
     say "$way: cache alone $(mib "${R[$way.alone]}") MiB/s; under flood $(mib "${R[$way.flood_cache]}") MiB/s (${R[$way.ratio]}%), from disk $(mib "${R[$way.flood_cache_disk]}") MiB/s; flood $(mib "${R[$way.flood_flood]}") MiB/s"
@@ -556,7 +591,7 @@ print_report() {
         printf -v line '%-34s' "$label"
         for w in $WAYS; do
             x=$(v "$w" "$key")
-            [[ $conv == mib && $x != - ]] && x=$(mib "$x")
+            if [[ $conv == mib ]]; then mib_r "$x"; x=$REPLY; fi
             printf -v line '%s | %-10s' "$line" "$x"
         done
         report "$line"
