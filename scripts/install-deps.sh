@@ -8,6 +8,8 @@ PACKAGES=(
     qemu-system-x86 busybox-static kmod cpio
     # workloads and shaping tools run inside the VM (the host's / is shared)
     stress-ng fio iperf3 nftables iproute2 curl procps
+    # filesystems for the memory scenario (mkfs.ext4), setpriv and fincore
+    e2fsprogs util-linux
     # promtool (metrics format), systemd-analyze (unit file)
     prometheus systemd
 )
