@@ -293,6 +293,29 @@ start_qosd() {
     return 1
 }
 
+# stop_qosd: SIGTERM the agent started by start_qosd and record how it
+# exited (R[qosd.exit]) and its memory (R[qosd.VmRSS], R[qosd.VmHWM]); a
+# qosd that died during the run fails the scenario.
+stop_qosd() {
+    local key value _unit rc=0
+    if ! kill -0 "$QOSD_PID" 2>/dev/null; then
+        wait "$QOSD_PID"
+        rc=$?
+        fail "qosd died during the run (exit status $rc); log tail:"
+        tail -n 20 "$OUT/qosd.log" | tee -a "$REPORT"
+        R[qosd.exit]="died ($rc)"
+        return
+    fi
+    while read -r key value _unit; do
+        case $key in
+            VmRSS: | VmHWM:) R[qosd.${key%:}]=$value ;;
+        esac
+    done <"/proc/$QOSD_PID/status"
+    kill -TERM "$QOSD_PID" 2>/dev/null
+    wait "$QOSD_PID" || rc=$?
+    R[qosd.exit]=$rc
+}
+
 # metric NAME_WITH_LABELS: the value of one sample line of /metrics ("" if absent).
 metric() {
     curl -sf "http://${METRICS_ADDR:-127.0.0.1:9477}/metrics" |

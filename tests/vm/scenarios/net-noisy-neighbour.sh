@@ -211,27 +211,6 @@ wait_groups() {
     return 1
 }
 
-# SIGTERM qosd and record how it exited.
-stop_qosd() {
-    local key value _unit rc=0
-    if ! kill -0 "$QOSD_PID" 2>/dev/null; then
-        wait "$QOSD_PID"
-        rc=$?
-        fail "qosd died during the run (exit status $rc); log tail:"
-        tail -n 20 "$OUT/qosd.log" | tee -a "$REPORT"
-        R[qosd.exit]="died ($rc)"
-        return
-    fi
-    while read -r key value _unit; do
-        case $key in
-            VmRSS: | VmHWM:) R[qosd.${key%:}]=$value ;;
-        esac
-    done <"/proc/$QOSD_PID/status"
-    kill -TERM "$QOSD_PID" 2>/dev/null
-    wait "$QOSD_PID" || rc=$?
-    R[qosd.exit]=$rc
-}
-
 # drift_checks: with the agent running, delete its qdisc, then its nft table,
 # and time how long until each is back; read the drift counter around each.
 drift_checks() {
