@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::cgroup::{Group, Hierarchy};
 use crate::config::{Config, format_bytes};
+use crate::procfs::split_stat;
 
 /// USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every Linux
 /// architecture qosd runs on.
@@ -56,13 +57,11 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessUsage> {
     })
 }
 
-/// comm sits in parentheses and may itself hold spaces and parentheses, so
-/// the fields are counted from the last `)`.
+/// comm and the CPU ticks (user + system) of /proc/<pid>/stat.
 fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_owned();
-    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let (comm, rest) = split_stat(stat).ok()?;
+    let comm = comm.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
     Some((comm, ticks(UTIME)? + ticks(STIME)?))
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub mod process;
 
+pub(crate) use process::split_stat;
 pub use process::{ProcessFields, ProcessInfo};
 
 use crate::cgroup::CgroupError;

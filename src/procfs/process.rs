@@ -266,17 +266,24 @@ pub(crate) fn is_gone(error: &io::Error) -> bool {
     errno == Some(Errno::ENOENT as i32) || errno == Some(Errno::ESRCH as i32)
 }
 
-/// `pid (comm) state ppid ... flags ...`: comm may hold spaces and
-/// parentheses, so it runs from the first '(' to the last ')'.
-fn parse_stat(bytes: &[u8]) -> Result<(String, u64), String> {
-    let text = String::from_utf8_lossy(bytes);
+/// Splits `pid (comm) state ppid ...` into comm and the fields after it:
+/// comm may hold spaces and parentheses, so it runs from the first '(' to
+/// the last ')'.
+pub(crate) fn split_stat(text: &str) -> Result<(&str, &str), String> {
     let open = text.find('(').ok_or("no '(' before comm")?;
     let close = text.rfind(')').ok_or("no ')' after comm")?;
     if close < open {
         return Err("')' before '('".to_owned());
     }
-    let comm = text[open + 1..close].to_owned();
-    let flags = text[close + 1..]
+    Ok((&text[open + 1..close], &text[close + 1..]))
+}
+
+/// comm and the flags of /proc/PID/stat.
+fn parse_stat(bytes: &[u8]) -> Result<(String, u64), String> {
+    let text = String::from_utf8_lossy(bytes);
+    let (comm, rest) = split_stat(&text)?;
+    let comm = comm.to_owned();
+    let flags = rest
         .split_whitespace()
         .nth(STAT_FLAGS_AFTER_COMM)
         .ok_or("fewer fields than flags after comm")?;
