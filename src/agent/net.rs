@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::Agent;
-use crate::config::{Config, NFTABLES_CGROUP_MOUNT, Tenant};
+use crate::config::{Config, NFTABLES_CGROUP_MOUNT, NetContract, Tenant};
 use crate::metrics::{Metrics, TenantNetSeries};
 use crate::net::{self, GroupLocator, Invocations, Network, TenantTraffic};
 use crate::policy::{BASELINE_TOLERANCE, CONTENTION_HYSTERESIS};
@@ -155,15 +155,11 @@ impl Agent {
     /// the first time it is needed after a (re)load.
     fn net_series(&mut self, tenant: &str, interface: &str) -> &TenantNetSeries {
         let key = (tenant.to_owned(), interface.to_owned());
-        let contract = self
-            .config
-            .tenants
-            .iter()
-            .find(|t| t.name == tenant)
-            .and_then(|t| t.net.iter().find(|c| c.interface == interface));
+        let (config, metrics) = (&self.config, &self.metrics);
+        // The contract is looked up only when the series is made.
         self.net.series.entry(key).or_insert_with(|| {
-            let series = self.metrics.tenant_net(tenant, interface);
-            if let Some(contract) = contract {
+            let series = metrics.tenant_net(tenant, interface);
+            if let Some(contract) = net_contract(config, tenant, interface) {
                 series
                     .baseline_bytes
                     .set(contract.egress.baseline.get() / 8.0);
@@ -271,12 +267,7 @@ impl Agent {
             {
                 continue;
             }
-            let baseline = self
-                .config
-                .tenants
-                .iter()
-                .find(|t| t.name == seen.tenant)
-                .and_then(|t| t.net.iter().find(|c| c.interface == seen.interface))
+            let baseline = net_contract(&self.config, &seen.tenant, &seen.interface)
                 .map_or(0.0, |c| c.egress.baseline.get());
             let rate = seen.delta.bytes as f64 * 8.0 / elapsed.as_secs_f64();
             let held_back = seen.delta.overlimits + seen.delta.drops > 0;
@@ -309,6 +300,12 @@ impl Agent {
                 .inc_by(delta as f64);
         }
     }
+}
+
+/// `tenant`'s contract on `interface`, if it has one.
+fn net_contract<'a>(config: &'a Config, tenant: &str, interface: &str) -> Option<&'a NetContract> {
+    let tenant = config.tenants.iter().find(|t| t.name == tenant)?;
+    tenant.net.iter().find(|c| c.interface == interface)
 }
 
 /// Bytes sent by every interface but loopback in the network namespace of
