@@ -1117,15 +1117,21 @@ mod tests {
     /// contracts for tenants 0 and 1, shaped by a fake kernel.
     fn agent_with_link(dir: &std::path::Path) -> (FakeHost, Agent, crate::net::fake::FakeShaper) {
         let (host, agent) = agent_over(dir, 2);
-        std::fs::write(&agent.options.config_path, host.config_toml_with_link()).unwrap();
-        let config = config::load(&agent.options.config_path, &FakeHost::facts())
-            .unwrap()
-            .config;
         let shaper = crate::net::fake::FakeShaper::default();
         shaper.kernel.lock().unwrap().add_link("eth0");
         let mut agent = agent.with_shaper(Box::new(shaper.clone()));
-        agent.swap_config(config);
+        reconfigure(&mut agent, &host.config_toml_with_link());
         (host, agent, shaper)
+    }
+
+    /// Writes `text` as the agent's configuration and takes it, as a reload
+    /// that passed validation does.
+    fn reconfigure(agent: &mut Agent, text: &str) {
+        std::fs::write(&agent.options.config_path, text).unwrap();
+        let config = config::load(&agent.options.config_path, &FakeHost::facts())
+            .unwrap()
+            .config;
+        agent.swap_config(config);
     }
 
     #[test]
@@ -1201,12 +1207,8 @@ mod tests {
         let (mut host, agent) = agent_over(dir.path(), 2);
         let contract = "cgroup = \"t0\"\nmemory = { baseline = \"300MiB\", burst = \"900MiB\", limit = \"1GiB\" }\n";
         let text = host.config_toml().replace("cgroup = \"t0\"\n", contract);
-        std::fs::write(&agent.options.config_path, text).unwrap();
-        let config = config::load(&agent.options.config_path, &FakeHost::facts())
-            .unwrap()
-            .config;
         let mut agent = agent;
-        agent.swap_config(config);
+        reconfigure(&mut agent, &text);
         agent.tick();
         assert_eq!(file(&host, 0, "memory.min"), "314572800");
         assert_eq!(file(&host, 0, "memory.high"), "943718400");
@@ -1241,12 +1243,8 @@ mod tests {
              [tenants.soft]\nmemory = {{ baseline = \"100MiB\", burst = \"900MiB\", protection = \"soft\" }}\n",
             host.config_toml()
         );
-        std::fs::write(&agent.options.config_path, text).unwrap();
-        let config = config::load(&agent.options.config_path, &FakeHost::facts())
-            .unwrap()
-            .config;
         let mut agent = agent;
-        agent.swap_config(config);
+        reconfigure(&mut agent, &text);
         agent.tick();
         let read = |path: &str| std::fs::read_to_string(host.cgroup_root().join(path)).unwrap();
         assert_eq!(read("qosd.slice/cache/memory.min"), "314572800");
