@@ -55,6 +55,10 @@ pub fn matches(matcher: &ProcessMatcher, process: &ProcessInfo) -> bool {
     )
 }
 
+const COMM: ProcessFields = ProcessFields {
+    comm: true,
+    ..ProcessFields::NONE
+};
 const STAT: ProcessFields = ProcessFields {
     stat: true,
     ..ProcessFields::NONE
@@ -103,7 +107,7 @@ struct Lazy<'a> {
     info: ProcessInfo,
     read: ProcessFields,
     /// Some matcher looks at ids: for comm, read status (which gives comm
-    /// too on 6.x kernels) rather than stat, and the ids come with it.
+    /// too) rather than /proc/PID/comm, and the ids come with it.
     prefer_status: bool,
 }
 
@@ -113,7 +117,7 @@ impl Parts for Lazy<'_> {
         if missing.is_empty() {
             return Ok(true);
         }
-        if missing.stat && self.prefer_status {
+        if (missing.comm || missing.stat) && self.prefer_status {
             missing.ids = !self.read.ids;
         }
         match self.proc.fill_process(&mut self.info, missing)? {
@@ -131,7 +135,7 @@ impl Parts for Lazy<'_> {
 }
 
 /// Whether `matcher` holds, checking the keys from the cheapest to read
-/// (comm, from stat) to the dearest (status); `Ok(None)` if the process
+/// (comm, from /proc/PID/comm) to the dearest (status); `Ok(None)` if the process
 /// vanished meanwhile.
 ///
 /// `unit_held(process)`: the process sits in the group of the tenant this
@@ -149,7 +153,7 @@ fn holds(
             .is_none_or(|pattern| have.is_some_and(|have| pattern.matches(have)))
     };
     if matcher.comm.is_some() {
-        if !parts.ensure(STAT)? {
+        if !parts.ensure(COMM)? {
             return Ok(None);
         }
         if !text(&matcher.comm, Some(&parts.info().comm)) {

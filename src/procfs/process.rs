@@ -27,6 +27,9 @@ const STAT_FLAGS_AFTER_COMM: usize = 6;
 /// [`ProcessInfo`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessFields {
+    /// comm alone (/proc/PID/comm): half the cost of stat, enough for a
+    /// comm key that most processes fail.
+    pub comm: bool,
     /// comm and the kernel thread flag (/proc/PID/stat). When `ids` is
     /// read too, status gives both on kernels that print `Kthread:` (6.x),
     /// and stat is not read.
@@ -43,6 +46,7 @@ pub struct ProcessFields {
 
 impl ProcessFields {
     pub const ALL: ProcessFields = ProcessFields {
+        comm: true,
         stat: true,
         ids: true,
         exe: true,
@@ -50,6 +54,7 @@ impl ProcessFields {
         cgroup: true,
     };
     pub const NONE: ProcessFields = ProcessFields {
+        comm: false,
         stat: false,
         ids: false,
         exe: false,
@@ -60,6 +65,7 @@ impl ProcessFields {
     /// The parts in `self` but not in `other`.
     pub fn without(self, other: ProcessFields) -> ProcessFields {
         ProcessFields {
+            comm: self.comm && !other.comm,
             stat: self.stat && !other.stat,
             ids: self.ids && !other.ids,
             exe: self.exe && !other.exe,
@@ -70,6 +76,7 @@ impl ProcessFields {
 
     pub fn union(self, other: ProcessFields) -> ProcessFields {
         ProcessFields {
+            comm: self.comm || other.comm,
             stat: self.stat || other.stat,
             ids: self.ids || other.ids,
             exe: self.exe || other.exe,
@@ -162,8 +169,7 @@ impl ProcFs {
         fields: ProcessFields,
     ) -> Result<Option<ProcessFields>, ProcError> {
         let dir = self.root().join(info.pid.to_string());
-        let mut filled = fields;
-        let mut stat_from_status = false;
+        let (mut have_comm, mut have_stat) = (false, false);
         if fields.ids {
             let path = dir.join("status");
             let Some(status) = read_live(&path)? else {
@@ -173,14 +179,16 @@ impl ProcFs {
                 parse_status(&status).map_err(|reason| ProcError::Parse { path, reason })?;
             info.uid = Some(status.uid);
             info.gid = Some(status.gid);
-            if let (Some(name), Some(kernel_thread)) = (status.name, status.kernel_thread) {
+            if let Some(name) = status.name {
                 info.comm = name;
-                info.kernel_thread = kernel_thread;
-                filled.stat = true;
-                stat_from_status = true;
+                have_comm = true;
+                if let Some(kernel_thread) = status.kernel_thread {
+                    info.kernel_thread = kernel_thread;
+                    have_stat = true;
+                }
             }
         }
-        if fields.stat && !stat_from_status {
+        if fields.stat && !have_stat {
             let path = dir.join("stat");
             let Some(stat) = read_live(&path)? else {
                 return Ok(None);
@@ -189,6 +197,16 @@ impl ProcFs {
                 parse_stat(&stat).map_err(|reason| ProcError::Parse { path, reason })?;
             info.comm = comm;
             info.kernel_thread = flags & PF_KTHREAD != 0;
+            (have_comm, have_stat) = (true, true);
+        }
+        if fields.comm && !have_comm {
+            let Some(comm) = read_live(&dir.join("comm"))? else {
+                return Ok(None);
+            };
+            info.comm = String::from_utf8_lossy(&comm)
+                .trim_end_matches('\n')
+                .to_owned();
+            have_comm = true;
         }
         if fields.cgroup {
             let Some(cgroup) = read_live(&dir.join("cgroup"))? else {
@@ -209,7 +227,11 @@ impl ProcFs {
                 .ok()
                 .map(|target| exe_path(&target));
         }
-        Ok(Some(filled))
+        Ok(Some(ProcessFields {
+            comm: fields.comm || have_comm,
+            stat: fields.stat || have_stat,
+            ..fields
+        }))
     }
 }
 
@@ -493,6 +515,36 @@ pub(crate) mod tests {
         assert_eq!(proc.read_process_fields(100, fields).unwrap(), None);
         let parsed = parse_status(escaped.as_bytes()).unwrap();
         assert_eq!((parsed.name, parsed.kernel_thread), (None, Some(true)));
+    }
+
+    /// A comm key reads /proc/PID/comm alone, or takes the name from status
+    /// when the ids are read anyway; never stat, which costs twice as much.
+    #[test]
+    fn comm_alone_reads_the_comm_file_not_stat() {
+        let (dir, proc) = fake(&FakeProcess {
+            comm: "a (b) c",
+            ..FakeProcess::default()
+        });
+        fs::remove_file(dir.path().join("100/stat")).unwrap();
+        let comm = ProcessFields {
+            comm: true,
+            ..ProcessFields::NONE
+        };
+        let mut info = ProcessInfo {
+            pid: 100,
+            ..ProcessInfo::default()
+        };
+        let filled = proc.fill_process(&mut info, comm).unwrap().unwrap();
+        assert_eq!((info.comm.as_str(), filled), ("a (b) c", comm));
+        fs::remove_file(dir.path().join("100/comm")).unwrap();
+        let with_ids = ProcessFields { ids: true, ..comm };
+        let info = proc.read_process_fields(100, with_ids).unwrap().unwrap();
+        assert_eq!((info.comm.as_str(), info.uid), ("a (b) c", Some(1001)));
+        assert_eq!(
+            proc.read_process_fields(100, comm).unwrap(),
+            None,
+            "without the comm file (or status) the process is gone"
+        );
     }
 
     #[test]
