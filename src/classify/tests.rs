@@ -506,36 +506,6 @@ fn a_missing_proc_root_is_an_error() {
     assert!(c.rescan(&ProcFs::at("/nonexistent/proc")).is_err());
 }
 
-/// Not an assertion: the cost of a rescan of this host's /proc for
-/// matchers on uid and comm, comm alone, a unit, and a command line (run
-/// with --release --nocapture to see it).
-#[test]
-fn rescan_of_this_host() {
-    let cmdline = ProcessMatcher {
-        cmdline: Some(TextPattern::regex("^java .*-jar").unwrap()),
-        ..ProcessMatcher::default()
-    };
-    let configurations = [
-        ("uid, comm", tenants()),
-        ("comm", vec![tenant("batch", "b", vec![comm("batch-*")])]),
-        ("unit", vec![tenant("web", "w", vec![unit("web.service")])]),
-        ("cmdline", vec![tenant("java", "j", vec![cmdline])]),
-    ];
-    let proc = ProcFs::default();
-    for (keys, tenants) in configurations {
-        let tree = FakeTree::new();
-        let c = classifier(&tree, &tenants);
-        let report = c.rescan(&proc).unwrap();
-        eprintln!(
-            "rescan of /proc matching {keys}: {} processes in {:?} ({:?} each)",
-            report.processes,
-            report.elapsed,
-            report.elapsed / report.processes.max(1) as u32
-        );
-        assert!(report.processes > 0);
-    }
-}
-
 /// The listener moves a process at its exec: a link to /bin/sleep with a
 /// name of its own (its comm) is matched, and its PID lands in the fake
 /// tenant group's cgroup.procs. Skipped where the connector is unavailable.
