@@ -18,8 +18,9 @@
 #      match -> cgroup runs from the first poll in which the process matches
 #      its tenant (burner: its exec, comm qosd-burn-sleep; alice: setpriv's
 #      setuid, real uid 1001 in status) to the first poll that shows it in
-#      the tenant's group: the time qosd takes. Target p99 <= 100 ms with the
-#      proc connector; the check FAILs above VM_CLASSIFY_P99_MAX_MS.
+#      the tenant's group: the time qosd takes. The check FAILs when its p99
+#      is above VM_CLASSIFY_P99_MAX_MS (100 ms, the target with the proc
+#      connector; four runs on 2026-11-26 measured p99 32-38 ms, max 45 ms).
 #      Also reported: exec -> cgroup, from the first exec seen (comm no
 #      longer "bash"; for alice that is setpriv's exec, so it includes
 #      setpriv's own start-up before its setuid, 100-300 ms of loading
@@ -42,8 +43,7 @@ BURN=/tmp/qosd-burn-sleep
 ALICE_UID=1001
 STARTS=${VM_CLASSIFY_STARTS:-200}
 POLL_S=${VM_CLASSIFY_POLL_S:-0.001}
-P99_MAX_MS=${VM_CLASSIFY_P99_MAX_MS:-1500}
-P99_TARGET_MS=100
+P99_MAX_MS=${VM_CLASSIFY_P99_MAX_MS:-100}
 BOMB_WORKERS=4
 BOMB_PER_WORKER=125
 AS_ALICE=(setpriv --reuid="$ALICE_UID" --regid="$ALICE_UID" --clear-groups)
@@ -299,12 +299,10 @@ main() {
     report "   spawn -> first exec (the cost of starting, no qosd involved): alice $(latency_stats spawn_exec_us alice); burner $(latency_stats spawn_exec_us burner)"
     local p99
     p99=$(p99_ms match_cg_us)
-    if le "$p99" "$P99_TARGET_MS"; then
-        report "   match -> cgroup p99 $p99 ms <= target $P99_TARGET_MS ms"
-    elif le "$p99" "$P99_MAX_MS"; then
-        report "   note: match -> cgroup p99 $p99 ms is above the $P99_TARGET_MS ms target but within the ${P99_MAX_MS} ms allowed"
+    if le "$p99" "$P99_MAX_MS"; then
+        report "   match -> cgroup p99 $p99 ms <= $P99_MAX_MS ms"
     else
-        fail "match -> cgroup p99 $p99 ms > ${P99_MAX_MS} ms (connector: $connector)"
+        fail "match -> cgroup p99 $p99 ms > $P99_MAX_MS ms (connector: $connector)"
     fi
 
     # 3. Fork bomb inside alice.
