@@ -1,13 +1,18 @@
 //! Delegated cgroups: systemd marks the group of a unit with `Delegate=yes`
 //! (a container runtime's scope, a user manager) with the extended
 //! attribute `trusted.delegate` and, since v251, `user.delegate` too (a
-//! process without CAP_SYS_ADMIN cannot see `trusted.*`). The subtree
-//! belongs to whoever it was delegated to: qosd never moves processes out
-//! of it.
+//! process without CAP_SYS_ADMIN, such as qosd under its shipped unit,
+//! cannot see `trusted.*`). The kernel's own model of delegation is
+//! ownership: a group handed to a less privileged user is chowned to it
+//! (systemd does so for `user@UID.service`, whatever its version). A group
+//! that is marked, or owned by someone other than the owner of the cgroup
+//! root, belongs to whoever it was delegated to: qosd never moves processes
+//! out of it.
 
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -15,13 +20,24 @@ use nix::libc;
 
 const XATTRS: [&CStr; 2] = [c"trusted.delegate", c"user.delegate"];
 
-/// True when the cgroup directory carries a delegation mark. A directory
-/// that is gone, or a file system without extended attributes, is not
-/// delegated.
-pub fn is_delegated(dir: &Path) -> bool {
-    XATTRS
-        .iter()
-        .any(|name| has_xattr(dir, name).unwrap_or(false))
+/// True when the cgroup directory carries a delegation mark or belongs to
+/// someone other than `root_owner` (the owner of the cgroup root). A
+/// directory that is gone, or a file system without extended attributes,
+/// is not delegated.
+pub fn is_delegated(dir: &Path, root_owner: u32) -> bool {
+    let chowned = dir
+        .metadata()
+        .is_ok_and(|metadata| metadata.uid() != root_owner);
+    chowned
+        || XATTRS
+            .iter()
+            .any(|name| has_xattr(dir, name).unwrap_or(false))
+}
+
+/// The owner of the cgroup root (root on a real host; whoever made a fake
+/// tree in tests); 0 if it cannot be read.
+pub fn owner(root: &Path) -> u32 {
+    root.metadata().map_or(0, |metadata| metadata.uid())
 }
 
 /// Whether `path` has the extended attribute `name` (whatever its value).
@@ -70,9 +86,20 @@ mod tests {
     #[test]
     fn a_plain_directory_is_not_delegated_and_a_missing_one_neither() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!is_delegated(dir.path()));
-        assert!(!is_delegated(&dir.path().join("gone")));
+        let owner = owner(dir.path());
+        assert!(!is_delegated(dir.path(), owner));
+        assert!(!is_delegated(&dir.path().join("gone"), owner));
         assert!(has_xattr(&dir.path().join("gone"), c"user.delegate").is_err());
+    }
+
+    /// A group chowned away from the root's owner, as the kernel's
+    /// delegation model has it, is delegated without any mark.
+    #[test]
+    fn a_group_owned_by_another_user_is_delegated() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = owner(dir.path());
+        assert!(is_delegated(dir.path(), owner + 1));
+        assert!(!is_delegated(dir.path(), owner));
     }
 
     #[test]
@@ -85,6 +112,6 @@ mod tests {
             eprintln!("skipped: the temporary directory's file system takes no delegate xattr");
             return;
         }
-        assert!(is_delegated(dir.path()));
+        assert!(is_delegated(dir.path(), owner(dir.path())));
     }
 }

@@ -417,7 +417,10 @@ pub struct Classifier {
     counters: Arc<Counters>,
     /// (pid, reason) pairs already logged.
     logged: Mutex<HashSet<(u32, Exclusion)>>,
-    is_delegated: fn(&Path) -> bool,
+    is_delegated: fn(&Path, u32) -> bool,
+    /// The owner of the cgroup root: a group owned by anyone else was
+    /// delegated to them.
+    root_owner: u32,
 }
 
 impl fmt::Debug for Classifier {
@@ -459,6 +462,7 @@ impl Classifier {
         Classifier {
             reads_ids,
             prefix: mount_prefix(hierarchy.root()),
+            root_owner: delegate::owner(hierarchy.root()),
             hierarchy,
             targets,
             adopted,
@@ -605,7 +609,8 @@ impl Classifier {
             let delegated = match cache.get(ancestor) {
                 Some(&known) => known,
                 None => {
-                    let known = (self.is_delegated)(&self.hierarchy.root().join(ancestor));
+                    let known =
+                        (self.is_delegated)(&self.hierarchy.root().join(ancestor), self.root_owner);
                     cache.insert(ancestor.to_owned(), known);
                     known
                 }

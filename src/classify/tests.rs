@@ -246,7 +246,7 @@ fn processes_of_an_adopted_group_stay() {
 fn a_delegated_subtree_is_left_alone_but_not_our_own_groups() {
     let tree = FakeTree::new();
     let mut c = classifier(&tree, &tenants());
-    c.is_delegated = |dir| dir.ends_with("docker-1.scope") || dir.ends_with("qosd.slice");
+    c.is_delegated = |dir, _| dir.ends_with("docker-1.scope") || dir.ends_with("qosd.slice");
     let container = ProcessInfo {
         cgroup: Some("/system.slice/docker-1.scope/init".into()),
         ..process()
@@ -282,6 +282,30 @@ fn the_delegate_xattr_of_a_real_directory_is_read() {
         && delegate::set_xattr(&scope, c"trusted.delegate", b"1").is_err()
     {
         eprintln!("skipped: no delegate xattr on this file system");
+        return;
+    }
+    assert_eq!(
+        excluded(&c, &p),
+        Exclusion::Delegated {
+            cgroup: "user.slice/user@1001.service".into()
+        }
+    );
+}
+
+/// systemd chowns `user@UID.service` to the user on every version; the
+/// kernel's delegation model is that ownership, xattr or not.
+#[test]
+fn a_group_chowned_to_a_user_is_left_alone() {
+    let tree = FakeTree::new();
+    let manager = tree.add_group("user.slice/user@1001.service");
+    let c = classifier(&tree, &tenants());
+    let p = ProcessInfo {
+        cgroup: Some("/user.slice/user@1001.service/app.slice/x.service".into()),
+        ..process()
+    };
+    let owner = nix::unistd::Uid::from_raw(delegate::owner(tree.path()) + 1);
+    if let Err(error) = nix::unistd::chown(&manager, Some(owner), None) {
+        eprintln!("skipped: cannot chown a directory here ({error})");
         return;
     }
     assert_eq!(
