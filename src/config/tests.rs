@@ -919,6 +919,9 @@ fn byte_rates_parse_in_si_and_binary_units() {
         ("1TiB/s", 1_099_511_627_776.0),
         (" 50 MiB/s ", 52_428_800.0),
         ("0B/s", 0.0),
+        // Zero is zero in every unit: it needs none.
+        ("0", 0.0),
+        ("0.0", 0.0),
     ];
     for (text, bytes) in cases {
         assert_eq!(

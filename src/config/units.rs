@@ -161,6 +161,9 @@ impl FromStr for BytesPerSecond {
         let invalid =
             |why: &str| RateError(format!("invalid byte rate {text:?}: {why}{RATE_FORMS}"));
         let trimmed = text.trim();
+        if is_zero(trimmed) {
+            return Ok(BytesPerSecond(0.0));
+        }
         let Some(amount) = trimmed.strip_suffix("/s") else {
             let why = if trimmed.parse::<f64>().is_ok() {
                 "a rate written as a string needs a unit and `/s`; "
@@ -350,6 +353,9 @@ impl FromStr for BitsPerSecond {
             .unwrap_or(amount.len());
         let (number, unit) = amount.split_at(split);
         let unit = unit.trim_start();
+        if is_zero(amount) {
+            return Ok(BitsPerSecond(0.0));
+        }
         if unit.is_empty() {
             let why = if number.parse::<f64>().is_ok() {
                 "a rate written as a string needs a unit such as `Mbit`; "
@@ -514,6 +520,11 @@ fn whole_bytes(bytes: f64, written: &str) -> Result<u64, SizeError> {
     Ok(bytes.floor() as u64)
 }
 
+/// "0" (or "0.0"): zero needs no unit, as it is the same in all of them.
+fn is_zero(text: &str) -> bool {
+    text.parse::<f64>().is_ok_and(|value| value == 0.0)
+}
+
 /// A memory size written as a string: a number, an optional space, and a
 /// unit ("1GiB", "300MiB", "1.5G", "512 KiB", "4096B"). A fraction of the
 /// unit is allowed and rounded down to whole bytes ("1.5KiB" is 1536). A
@@ -533,6 +544,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
     let unit = unit.trim_start();
+    if is_zero(trimmed) {
+        return Ok(0);
+    }
     if unit.is_empty() {
         let why = if number.parse::<f64>().is_ok() {
             "a size written as a string needs a unit such as `MiB`; "

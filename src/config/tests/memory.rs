@@ -92,6 +92,11 @@ fn sizes_parse_in_si_and_binary_units() {
     ] {
         assert!(size(bad).is_err(), "{bad:?} was accepted");
     }
+    assert_eq!(
+        (size("0"), size(" 0.0 ")),
+        (Ok(0), Ok(0)),
+        "zero needs no unit"
+    );
     let error = size("1024").expect_err("no unit").to_string();
     assert!(error.contains("needs a unit such as `MiB`"), "{error}");
     let error = size("-1GiB").expect_err("negative").to_string();
