@@ -45,6 +45,8 @@ pub struct Metrics {
     pub memory_limit_bytes: GaugeVec,
     pub tenant_processes: GaugeVec,
     pub classification_moves: IntCounter,
+    pub classification_rescans: IntCounter,
+    pub classification_rescan_seconds: Counter,
     pub below_baseline_seconds: CounterVec,
     pub resource_contended: GaugeVec,
     pub resource_capacity: GaugeVec,
@@ -225,6 +227,14 @@ impl Metrics {
             classification_moves: reg.int_counter(
                 "qosd_classification_moves_total",
                 "Processes qosd moved into a tenant's group because a matcher matched.",
+            )?,
+            classification_rescans: reg.int_counter(
+                "qosd_classification_rescans_total",
+                "Full walks of /proc to classify every process (start-up, lost events, periodic).",
+            )?,
+            classification_rescan_seconds: reg.counter(
+                "qosd_classification_rescan_seconds_total",
+                "Time spent in full walks of /proc.",
             )?,
             below_baseline_seconds: reg.counters(
                 "qosd_tenant_below_baseline_seconds_total",
@@ -520,6 +530,9 @@ impl Registrar<'_> {
     ) -> anyhow::Result<IntCounterVec> {
         self.register(IntCounterVec::new(Opts::new(name, help), labels)?)
     }
+    fn counter(&self, name: &str, help: &str) -> anyhow::Result<Counter> {
+        self.register(Counter::with_opts(Opts::new(name, help))?)
+    }
     fn int_counter(&self, name: &str, help: &str) -> anyhow::Result<IntCounter> {
         self.register(IntCounter::with_opts(Opts::new(name, help))?)
     }
@@ -539,15 +552,20 @@ impl Registrar<'_> {
     }
 }
 
+/// The `/metrics` endpoint, served until the process ends.
+pub struct Server {
+    pub task: tokio::task::JoinHandle<()>,
+    /// Where it listens: `listen` with the port the kernel chose for port 0.
+    pub address: SocketAddr,
+}
+
 /// Serves `/metrics` until the process ends.
-pub async fn serve(
-    listen: SocketAddr,
-    metrics: std::sync::Arc<Metrics>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+pub async fn serve(listen: SocketAddr, metrics: std::sync::Arc<Metrics>) -> anyhow::Result<Server> {
     use axum::{Router, http::header, routing::get};
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen for metrics on {listen} (agent.metrics_listen)"))?;
+    let address = listener.local_addr()?;
     let app = Router::new().route(
         "/metrics",
         get(move || {
@@ -563,11 +581,12 @@ pub async fn serve(
             }
         }),
     );
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
             tracing::error!("metrics endpoint stopped: {error}");
         }
-    }))
+    });
+    Ok(Server { task, address })
 }
 
 #[cfg(test)]

@@ -94,10 +94,12 @@ fn rendered_metrics_pass_promtool() {
 async fn served_metrics_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = exposition_after_ticks(dir.path());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    let _server = metrics::serve(address, metrics).await.unwrap();
+    // Port 0: the kernel picks a free port, with no window for another
+    // process to take it first.
+    let server = metrics::serve("127.0.0.1:0".parse().unwrap(), metrics)
+        .await
+        .unwrap();
+    let address = server.address;
     let body = tokio::task::spawn_blocking(move || {
         let output = Command::new("curl")
             .args(["-sS", "-i", &format!("http://{address}/metrics")])

@@ -100,7 +100,12 @@ impl Agent {
                     .read()
                     .unwrap_or_else(PoisonError::into_inner);
                 match classifier.rescan(&self.proc) {
-                    Ok(report) => debug!("rescanned /proc: {report:?}"),
+                    Ok(report) => {
+                        debug!("rescanned /proc: {report:?}");
+                        self.metrics.classification_rescans.inc();
+                        let seconds = report.elapsed.as_secs_f64();
+                        self.metrics.classification_rescan_seconds.inc_by(seconds);
+                    }
                     Err(error) => warn!("cannot rescan /proc: {error}"),
                 }
                 classification.rescan_in = match classification.listener {

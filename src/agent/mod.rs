@@ -73,11 +73,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         Some(crate::metrics::serve(config.agent.metrics_listen, metrics.clone()).await?)
     };
     let mut agent = Agent::new(options, proc, hierarchy, config, metrics);
-    agent.tick();
     if !agent.options.once && !agent.options.dry_run {
-        // After the first tick, so the tenants' groups exist to move into.
+        // The groups first, so the listener has somewhere to move processes
+        // to; the listener before the first tick's rescan, so a process
+        // started between the two is not missed, and one rescan will do.
+        agent.prepare_groups();
         agent.classification.listen(&agent.proc);
     }
+    agent.tick();
     if agent.options.once {
         tokio::time::sleep(agent.config.agent.interval).await;
         agent.tick();
@@ -889,9 +892,18 @@ mod tests {
     /// An agent over a fake host of `tenants`, with its config in a real file
     /// so that reload can read it.
     fn agent_over(dir: &std::path::Path, tenants: usize) -> (FakeHost, Agent) {
+        agent_with_extra_config(dir, tenants, "")
+    }
+
+    /// Like [`agent_over`], with `extra` appended to the fake host's config.
+    fn agent_with_extra_config(
+        dir: &std::path::Path,
+        tenants: usize,
+        extra: &str,
+    ) -> (FakeHost, Agent) {
         let host = FakeHost::create(&dir.join("host"), tenants).unwrap();
         let config_path = dir.join("qosd.toml");
-        std::fs::write(&config_path, host.config_toml()).unwrap();
+        std::fs::write(&config_path, host.config_toml() + extra).unwrap();
         let facts = FakeHost::facts();
         let config = config::load(&config_path, &facts).unwrap().config;
         let options = Options {
@@ -1132,6 +1144,46 @@ mod tests {
             .unwrap()
             .config;
         agent.swap_config(config);
+    }
+
+    /// Without the proc connector (a test calls `tick` and never starts the
+    /// listener), /proc is rescanned every second tick, and a matching
+    /// process is moved at the first.
+    #[test]
+    fn without_the_connector_a_rescan_every_second_tick_moves_processes() {
+        use crate::procfs::process::tests::{FakeProcess, add_process};
+        let dir = tempfile::tempdir().unwrap();
+        let batch = "\n[tenants.batch]\nmatch = [{ comm = \"batch-*\" }]\n\
+                     cpu = { baseline = 0.1, burst = 1 }\n";
+        let (host, mut agent) = agent_with_extra_config(dir.path(), 1, batch);
+        add_process(
+            &host.proc_root(),
+            &FakeProcess {
+                pid: 4321,
+                comm: "batch-7",
+                cgroup: "/system.slice/cron.service",
+                ..FakeProcess::default()
+            },
+        );
+        // The kernel gives a new group its files; a plain directory has none.
+        for group in ["qosd.slice", "qosd.slice/batch"] {
+            let dir = host.cgroup_root().join(group);
+            std::fs::create_dir_all(&dir).unwrap();
+            crate::testing::write_files(&dir, crate::testing::GROUP_FILES).unwrap();
+        }
+        let procs = host.cgroup_root().join("qosd.slice/batch/cgroup.procs");
+        let rescans = |agent: &Agent| agent.metrics.classification_rescans.get();
+        agent.tick();
+        assert_eq!(std::fs::read_to_string(&procs).unwrap(), "4321");
+        assert_eq!(
+            (rescans(&agent), agent.metrics.classification_moves.get()),
+            (1, 1)
+        );
+        agent.tick();
+        assert_eq!(rescans(&agent), 1);
+        agent.tick();
+        agent.tick();
+        assert_eq!(rescans(&agent), 2);
     }
 
     #[test]

@@ -30,8 +30,10 @@
 #      every 25th a `sleep` that survives). 0.5 s after it ends, no process of
 #      uid 1001 is outside qosd.slice/alice (every /proc/*/status checked),
 #      and qosd's log (default level, info) has no WARN or ERROR line.
-#   4. qosd_classification_moves_total, qosd_tenant_processes and the tick
-#      cost are reported.
+#      qosd_classification_rescans_total must not move while the starts run:
+#      with the connector, steady ticks do no full rescan of /proc.
+#   4. qosd_classification_moves_total, qosd_tenant_processes, the rescans
+#      and their cost, and the tick cost are reported.
 set -uo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$VM_REPO/tests/vm/lib.sh"
@@ -182,6 +184,9 @@ latency_stats() {
             }'
 }
 
+# metric_value NAME FILE: the value of an unlabelled metric in a scrape.
+metric_value() { awk -v name="$1" '$1 == name { print $2 }' "$2"; }
+
 # p99_ms COLUMN [TENANT]: the p99 of latency_stats, in ms.
 p99_ms() { latency_stats "$@" | sed -n 's/.* p99=\([0-9.]*\) .*/\1/p'; }
 
@@ -297,6 +302,15 @@ main() {
     report "     burner: $(latency_stats spawn_cg_us burner)"
     report "     all:    $(latency_stats spawn_cg_us)"
     report "   spawn -> first exec (the cost of starting, no qosd involved): alice $(latency_stats spawn_exec_us alice); burner $(latency_stats spawn_exec_us burner)"
+    curl -sf "http://127.0.0.1:9477/metrics" >"$OUT/metrics-1-latency.txt"
+    local rescans_before rescans_after
+    rescans_before=$(metric_value qosd_classification_rescans_total "$OUT/metrics-0-start.txt")
+    rescans_after=$(metric_value qosd_classification_rescans_total "$OUT/metrics-1-latency.txt")
+    if [[ -n $rescans_before && $rescans_before == "$rescans_after" ]]; then
+        report "   full rescans of /proc while the $STARTS starts ran: none (qosd_classification_rescans_total stayed $rescans_before): events did the work"
+    else
+        fail "qosd_classification_rescans_total went from '${rescans_before:-absent}' to '${rescans_after:-absent}' during the starts: steady ticks must not rescan with the connector"
+    fi
     local p99
     p99=$(p99_ms match_cg_us)
     if le "$p99" "$P99_MAX_MS"; then
@@ -324,7 +338,7 @@ main() {
     # 4. Metrics (the process gauge is refreshed every tick).
     fsleep 1.2
     curl -sf "http://127.0.0.1:9477/metrics" >"$OUT/metrics.txt"
-    report "4. metrics: $(grep -E '^qosd_classification_moves_total' "$OUT/metrics.txt" | tr '\n' ' ')"
+    report "4. metrics: $(grep -E '^qosd_classification_(moves|rescans|rescan_seconds)_total' "$OUT/metrics.txt" | tr '\n' ' ')"
     report "   $(grep -E '^qosd_tenant_processes' "$OUT/metrics.txt" | tr '\n' ' ')"
     report "   procs in qosd.slice/alice: $(wc -l <"$CG/qosd.slice/alice/cgroup.procs"), burner: $(wc -l <"$CG/qosd.slice/burner/cgroup.procs")"
     report "   tick cost: $(tick_cost "$OUT/metrics.txt")"
