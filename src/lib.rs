@@ -13,6 +13,7 @@ pub mod net;
 pub mod policy;
 pub mod procfs;
 pub mod sample;
+pub mod status;
 #[doc(hidden)]
 pub mod testing;
 pub mod top;

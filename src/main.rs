@@ -39,6 +39,9 @@ enum Command {
         /// instead of leaving network shaping in force.
         #[arg(long)]
         cleanup: bool,
+        /// Where to serve `qosd status` (a Unix socket, root only).
+        #[arg(long, default_value = qosd::status::DEFAULT_SOCKET)]
+        status_socket: PathBuf,
     },
     /// Validate a configuration file and summarise its tenants and contracts.
     ///
@@ -49,21 +52,35 @@ enum Command {
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
     },
-    /// Show the processes of one tenant, busiest first: CPU (cores), disk
-    /// (bytes/s read and written) and resident memory, measured over an interval.
+    /// Show each tenant's contracts against what it gets: baseline, burst,
+    /// usage, the limit in force, its state (idle, within baseline, bursting,
+    /// clamped, below baseline) and pressure, under a header of each resource's
+    /// capacity and contention.
     ///
-    /// Reads the tenant's cgroup and /proc directly; the agent need not run.
+    /// Asks the running agent over its status socket, and says so plainly
+    /// (exit 1) when no agent answers. With --tenant, lists that tenant's
+    /// processes instead, busiest first by CPU, disk and resident memory, read
+    /// from /proc over --interval (the agent need not run).
     Status {
-        /// Configuration file (where the tenant's cgroup is).
+        /// The agent's status socket.
+        #[arg(long, default_value = qosd::status::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// Machine output: the agent's report as JSON.
+        #[arg(long, conflicts_with_all = ["watch", "tenant"])]
+        json: bool,
+        /// Refresh every --interval, like top.
+        #[arg(long, conflicts_with = "tenant")]
+        watch: bool,
+        /// List this tenant's processes (as named in the configuration).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Configuration file (where --tenant's cgroup is).
         #[arg(long, short, default_value = config::DEFAULT_PATH)]
         config: PathBuf,
-        /// The tenant, as named in the configuration.
-        #[arg(long)]
-        tenant: String,
-        /// How long to measure.
+        /// How long to measure (--tenant), or how often to refresh (--watch).
         #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
         interval: std::time::Duration,
-        /// How many processes to list.
+        /// How many processes to list (--tenant).
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
@@ -103,19 +120,31 @@ fn main() -> ExitCode {
             dry_run,
             once,
             cleanup,
-        } => run(qosd::agent::Options {
-            config_path: config,
-            dry_run,
-            once,
-            cleanup,
-        }),
+            status_socket,
+        } => run(
+            qosd::agent::Options {
+                config_path: config,
+                dry_run,
+                once,
+                cleanup,
+            },
+            &status_socket,
+        ),
         Command::Check { config } => check(&config),
         Command::Status {
+            tenant: Some(tenant),
             config,
-            tenant,
             interval,
             top,
-        } => status(&config, &tenant, interval, top),
+            ..
+        } => tenant_processes(&config, &tenant, interval, top),
+        Command::Status {
+            socket,
+            json,
+            watch,
+            interval,
+            ..
+        } => agent_status(&socket, json, watch.then_some(interval)),
         Command::Calibrate {
             device,
             scratch_file,
@@ -160,7 +189,7 @@ fn calibrate(options: CalibrateOptions) -> ExitCode {
     }
 }
 
-fn run(options: qosd::agent::Options) -> ExitCode {
+fn run(options: qosd::agent::Options, status_socket: &std::path::Path) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -171,7 +200,7 @@ fn run(options: qosd::agent::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(qosd::agent::run(options)) {
+    match runtime.block_on(qosd::agent::run(options, status_socket)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -180,7 +209,37 @@ fn run(options: qosd::agent::Options) -> ExitCode {
     }
 }
 
-fn status(
+/// `qosd status`: the running agent's report, once, as JSON, or refreshed.
+fn agent_status(
+    socket: &std::path::Path,
+    json: bool,
+    watch: Option<std::time::Duration>,
+) -> ExitCode {
+    use qosd::status;
+    let colour = status::colour_wanted();
+    let shown = match watch {
+        Some(every) => status::watch(socket, every, colour),
+        None => status::fetch(socket).map(|report| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", status::render(&report, colour));
+            }
+        }),
+    };
+    match shown {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("qosd status: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tenant_processes(
     path: &std::path::Path,
     tenant: &str,
     interval: std::time::Duration,

@@ -243,6 +243,24 @@ pub fn contract_broken(usage: f64, baseline: f64, stall_fraction: f64) -> bool {
     usage < BASELINE_TOLERANCE * baseline && stall_fraction >= WANTING_STALL_FRACTION
 }
 
+/// A tenant that uses this share of its limit or more presses against it.
+pub const PRESSING_FRACTION: f64 = 0.9;
+
+/// [`contract_broken`], except for a tenant that presses against a limit of
+/// at least its baseline: it stalls because of its own clamp (cpu.max and
+/// io.max throttling show as pressure), and gets what its contract allows,
+/// give or take a tick's measurement. What is reported as a broken contract.
+pub fn contract_broken_under(
+    usage: f64,
+    baseline: f64,
+    stall_fraction: f64,
+    limit: Option<f64>,
+) -> bool {
+    let held_by_own_limit =
+        limit.is_some_and(|limit| limit >= baseline && usage >= PRESSING_FRACTION * limit);
+    contract_broken(usage, baseline, stall_fraction) && !held_by_own_limit
+}
+
 /// `cpu.weight` from a contract weight given in cores: one core of weight is
 /// 100, the kernel's default for one group.
 pub fn cpu_weight(weight: f64) -> u32 {
@@ -405,6 +423,19 @@ mod tests {
         assert!(
             !contract_broken(1.49, 1.5, 0.9),
             "within tolerance of the baseline"
+        );
+        assert!(contract_broken_under(1.0, 1.5, 0.4, None));
+        assert!(
+            contract_broken_under(1.0, 1.5, 0.4, Some(2.0)),
+            "not at its limit"
+        );
+        assert!(
+            !contract_broken_under(0.46, 0.5, 0.8, Some(0.5)),
+            "throttled at a limit of its baseline"
+        );
+        assert!(
+            contract_broken_under(0.36, 0.5, 0.8, Some(0.4)),
+            "held below its baseline"
         );
     }
 

@@ -3,7 +3,7 @@
 //! shutdown that leaves limits in place, and systemd readiness and watchdog.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ mod classify;
 mod disk;
 mod memory;
 mod net;
+mod status;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -51,8 +52,9 @@ pub struct Options {
     pub cleanup: bool,
 }
 
-/// Runs the agent until SIGTERM/SIGINT (or after one tick with `once`).
-pub async fn run(options: Options) -> anyhow::Result<()> {
+/// Runs the agent until SIGTERM/SIGINT (or after one tick with `once`),
+/// serving `qosd status` on `status_socket` (not for a one-shot or dry run).
+pub async fn run(options: Options, status_socket: &Path) -> anyhow::Result<()> {
     raise_open_files_limit();
     let proc = ProcFs::default();
     let facts = with_memory_total(HostFacts::of_this_host(online_cpus(&proc)?), &proc);
@@ -86,7 +88,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         agent.tick();
         return Ok(());
     }
-    agent.serve_until_stopped(signals).await
+    let status = match status::StatusSocket::bind(status_socket) {
+        Ok(socket) => Some(socket),
+        Err(error @ status::SocketError::InUse(_)) => return Err(error.into()),
+        Err(error) => {
+            warn!("{error}; `qosd status` will not reach this agent");
+            None
+        }
+    };
+    agent.serve_until_stopped(signals, status).await
 }
 
 /// The signals the daemon acts on.
@@ -180,6 +190,9 @@ pub struct Agent {
     io_weight_modes: HashMap<DeviceNumber, IoWeightMode>,
     net: net::NetControl,
     classification: classify::Classification,
+    /// Ticks done, and when the last one ended (for `qosd status`).
+    ticks: u64,
+    last_tick: Option<Instant>,
 }
 
 impl Agent {
@@ -212,12 +225,18 @@ impl Agent {
             io_weight_modes: HashMap::new(),
             net: net::NetControl::new(network),
             classification,
+            ticks: 0,
+            last_tick: None,
         };
         agent.swap_config(config);
         agent
     }
 
-    async fn serve_until_stopped(&mut self, mut signals: Signals) -> anyhow::Result<()> {
+    async fn serve_until_stopped(
+        &mut self,
+        mut signals: Signals,
+        status: Option<status::StatusSocket>,
+    ) -> anyhow::Result<()> {
         let mut ticker = new_ticker(self.config.agent.interval);
         notify(&[NotifyState::Ready]);
         info!(
@@ -241,6 +260,12 @@ impl Agent {
                         ticker = new_ticker(self.config.agent.interval);
                     }
                 }
+                client = async {
+                    match &status {
+                        Some(socket) => socket.accept().await,
+                        None => std::future::pending().await,
+                    }
+                } => status::answer(client, &self.status_report()),
                 _ = signals.terminate.recv() => break,
                 _ = signals.interrupt.recv() => break,
             }
@@ -399,6 +424,8 @@ impl Agent {
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());
+        self.ticks += 1;
+        self.last_tick = Some(Instant::now());
     }
 
     /// Reads the host and the ready tenants; `None` when the host itself
@@ -715,10 +742,11 @@ fn export_tenant(state: &TenantState, rates: &Rates) {
         .cpu_stall_full_seconds
         .inc_by(tenant.cpu_stall_full_seconds);
     let broken = state.tenant.cpu.is_some_and(|contract| {
-        policy::contract_broken(
+        policy::contract_broken_under(
             tenant.cpu_cores,
             contract.baseline.get(),
             tenant.cpu_stall_fraction(rates.elapsed),
+            state.cpu_limit,
         )
     });
     if broken {
@@ -745,8 +773,8 @@ fn export_disks(state: &TenantState, tenant: &TenantRates, elapsed: Duration) {
                 gauge.set(limit.unwrap_or(terms.burst));
             }
             let usage = *io.per_second.get(dimension);
-            broken |=
-                policy::contract_broken(usage, terms.baseline, tenant.io_stall_fraction(elapsed));
+            let stall = tenant.io_stall_fraction(elapsed);
+            broken |= policy::contract_broken_under(usage, terms.baseline, stall, limit);
         }
     }
     if broken {

@@ -30,6 +30,18 @@ pub(super) struct NetControl {
     namespace_bytes: HashMap<String, u64>,
     last: Option<Instant>,
     invocations: Invocations,
+    /// Per link, its send rate over the last tick (bits/s).
+    link_rates: HashMap<String, f64>,
+    /// Per (tenant, interface), what the last tick saw.
+    seen: HashMap<(String, String), NetSeen>,
+}
+
+/// A tenant's traffic on a link over the last tick.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NetSeen {
+    pub bits_per_second: f64,
+    /// Held back below its baseline on a contended link.
+    pub broken: bool,
 }
 
 impl NetControl {
@@ -42,7 +54,23 @@ impl NetControl {
             namespace_bytes: HashMap::new(),
             last: None,
             invocations: Invocations::default(),
+            link_rates: HashMap::new(),
+            seen: HashMap::new(),
         }
+    }
+
+    pub fn link_rate(&self, interface: &str) -> Option<f64> {
+        self.link_rates.get(interface).copied()
+    }
+
+    pub fn contended(&self, interface: &str) -> bool {
+        self.contended.get(interface).copied().unwrap_or(false)
+    }
+
+    pub fn tenant_seen(&self, tenant: &str, interface: &str) -> Option<NetSeen> {
+        self.seen
+            .get(&(tenant.to_owned(), interface.to_owned()))
+            .copied()
     }
 
     /// A reload may change contracts: series are made again (and their
@@ -113,7 +141,8 @@ impl Agent {
         if let Some(elapsed) = elapsed.filter(|elapsed| !elapsed.is_zero()) {
             let link_rates = self.link_rates(elapsed);
             self.report_link_contention(&link_rates);
-            self.report_broken_net_contracts(&done.traffic, elapsed);
+            self.net.link_rates = link_rates;
+            self.judge_net_contracts(&done.traffic, elapsed);
             self.export_namespace_traffic();
         }
     }
@@ -256,28 +285,30 @@ impl Agent {
     /// less than its baseline while its class is held back (overlimits or
     /// drops) on a contended link means the link cannot carry its declared
     /// capacity: the contract is broken.
-    fn report_broken_net_contracts(&mut self, traffic: &[TenantTraffic], elapsed: Duration) {
+    /// Also keeps what each tenant sent, for `qosd status`.
+    fn judge_net_contracts(&mut self, traffic: &[TenantTraffic], elapsed: Duration) {
+        self.net.seen.clear();
         for seen in traffic {
-            if !self
-                .net
-                .contended
-                .get(&seen.interface)
-                .copied()
-                .unwrap_or(false)
-            {
-                continue;
-            }
             let baseline = net_contract(&self.config, &seen.tenant, &seen.interface)
                 .map_or(0.0, |c| c.egress.baseline.get());
             let rate = seen.delta.bytes as f64 * 8.0 / elapsed.as_secs_f64();
             let held_back = seen.delta.overlimits + seen.delta.drops > 0;
-            if held_back && rate < BASELINE_TOLERANCE * baseline {
+            let broken = self.net.contended(&seen.interface)
+                && held_back
+                && rate < BASELINE_TOLERANCE * baseline;
+            if broken {
                 let labels = [seen.tenant.as_str(), "network"];
                 self.metrics
                     .below_baseline_seconds
                     .with_label_values(&labels)
                     .inc_by(elapsed.as_secs_f64());
             }
+            let key = (seen.tenant.clone(), seen.interface.clone());
+            let view = NetSeen {
+                bits_per_second: rate,
+                broken,
+            };
+            self.net.seen.insert(key, view);
         }
     }
 
