@@ -1174,6 +1174,49 @@ mod tests {
         agent.swap_config(config);
     }
 
+    /// The status report names each tenant's contracts with what the tick
+    /// measured, and the host's CPU with its contention; it is served over
+    /// the socket as JSON that `qosd status` reads back whole, and a second
+    /// agent cannot take the socket while the first answers.
+    #[tokio::test]
+    async fn the_status_report_is_served_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        decide_once(&mut host, &mut agent);
+        let report = agent.status_report();
+        assert_eq!(report.tick, 2);
+        let cpu = &report.resources[0];
+        assert_eq!((cpu.resource.as_str(), cpu.capacity), ("cpu", 2.0));
+        assert!(cpu.contended, "both fake tenants saturate the host");
+        let t0_cpu = report
+            .tenants
+            .iter()
+            .find(|row| row.tenant == "t0" && row.resource == "cpu")
+            .unwrap();
+        assert_eq!((t0_cpu.baseline, t0_cpu.burst), (0.02, 2.0));
+        assert!(t0_cpu.usage.is_some_and(|usage| usage > 0.0), "{t0_cpu:?}");
+        let disk_rows = report.tenants.iter().filter(|row| row.resource == "disk");
+        assert_eq!(disk_rows.count(), 4, "two tenants, read and write bps");
+
+        let path = dir.path().join("run/qosd.sock");
+        let socket = status::StatusSocket::bind(&path).unwrap();
+        let client = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || crate::status::fetch(&path)
+        });
+        status::answer(socket.accept().await, &report);
+        assert_eq!(client.await.unwrap().unwrap(), report);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+        assert!(matches!(
+            status::StatusSocket::bind(&path),
+            Err(status::SocketError::InUse(_))
+        ));
+        drop(socket);
+        assert!(!path.exists(), "removed when the agent stops");
+    }
+
     /// Without the proc connector (a test calls `tick` and never starts the
     /// listener), /proc is rescanned every second tick, and a matching
     /// process is moved at the first.
