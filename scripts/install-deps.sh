@@ -12,7 +12,18 @@ PACKAGES=(
     e2fsprogs util-linux
     # promtool (metrics format), systemd-analyze (unit file)
     prometheus systemd
+    # Debian's Python with venv, for the Kubernetes manifest validators below
+    python3 python3-venv
 )
+
+# Kubernetes manifest validators (tests/deploy_kubernetes.rs), from PyPI, in a
+# virtualenv of their own on Debian's Python, linked into /usr/local/bin.
+# kubernetes-validate bundles the Kubernetes API schemas; check-jsonschema
+# checks the ServiceMonitor against deploy/kubernetes/schemas/. Both work
+# offline.
+VALIDATORS_VENV=/opt/qosd-manifest-validators
+VALIDATORS=(kubernetes-validate==1.37.0 check-jsonschema==0.39.0)
+VALIDATOR_COMMANDS=(kubernetes-validate check-jsonschema)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
@@ -26,4 +37,21 @@ else
     apt-get update
     apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+missing=()
+installed=$("$VALIDATORS_VENV/bin/python" -m pip freeze 2>/dev/null || true)
+for requirement in "${VALIDATORS[@]}"; do
+    grep -qixF -- "$requirement" <<<"$installed" || missing+=("$requirement")
+done
+if ((${#missing[@]} == 0)); then
+    echo "deps: manifest validators present"
+else
+    echo "deps: installing ${missing[*]} into $VALIDATORS_VENV"
+    "$VALIDATORS_VENV/bin/python" -c '' 2>/dev/null || /usr/bin/python3 -m venv --clear "$VALIDATORS_VENV"
+    "$VALIDATORS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+fi
+for command in "${VALIDATOR_COMMANDS[@]}"; do
+    ln -sfn "$VALIDATORS_VENV/bin/$command" "/usr/local/bin/$command"
+done
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
