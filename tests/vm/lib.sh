@@ -535,3 +535,180 @@ tick_cost() {
             else print "?"
         }' "$@"
 }
+
+# --- timeline (for the charts) -------------------------------------------------
+#
+# A per-tick record of each tenant's usage beside its contract and its
+# current limit, for examples/timeline_chart.rs (tests/vm/run.sh renders
+# $OUT/timeline.png from $OUT/timeline.csv after the scenario):
+#
+#   timeline_phase PART PHASE        name what runs from now on: PART is the
+#                                    way the run is made ("no qosd", "qosd",
+#                                    ...), PHASE the step within it ("batch
+#                                    alone", "both", ...); no commas;
+#   timeline_start CSV RESOURCE SERIES... [RESOURCE SERIES...]...
+#                                    start sampling in the background;
+#   timeline_stop                    stop it (finish also does).
+#
+# A scenario runs one sampler per part (timeline_start ... timeline_stop);
+# later starts on the same CSV append to it, on the same clock (t_s counts
+# from the first start), so the parts follow each other on one time axis.
+#
+# CSV: t_s,part,phase,resource,unit,tenant,usage,baseline,burst,limit
+# one line per series per sample (every TL_INTERVAL s, VM_TIMELINE_S, 0.5 by
+# default). usage is over the previous sample (empty on the first, or when a
+# counter went back; 0 when the group or its process is gone); limit is
+# "max" when unlimited, empty when unknown.
+#
+# SERIES is TENANT:BASELINE:BURST:SOURCE (BASELINE and BURST in the
+# resource's unit, as the contract says; either may be empty). By RESOURCE:
+#   cpu     SOURCE a cgroup; cores from cpu.stat usage_usec; limit cpu.max.
+#   disk    SOURCE a cgroup; the io.stat counter TL_IO_KEY (rbytes, wbytes:
+#           MiB/s; rios, wios: IOPS) of device TL_IO_DEV (MAJ:MIN); limit the
+#           matching io.max key (rbps, wbps, riops, wiops).
+#   memory  SOURCE a cgroup; MiB of memory.current; limit memory.high.
+#   read    SOURCE a cgroup; MiB/s that the read() calls of the group's first
+#           process returned (rchar of /proc/PID/io; page-cache hits count).
+#   net     SOURCE a counter of netlib.sh's counter_r (rchar:PID,
+#           netdev:PID:IF:rx, file:PATH); Mbit/s; no limit.
+# Nothing in the loop forks: it runs in the root cgroup, beside the tenants.
+TL_INTERVAL=${VM_TIMELINE_S:-0.5}
+TL_PHASE_FILE=/tmp/qosd-timeline.phase
+TL_CSV=
+TL_T0=
+TL_PID=
+
+timeline_phase() {
+    printf '%s,%s\n' "${1//,/;}" "${2//,/;}" >"$TL_PHASE_FILE"
+}
+
+timeline_start() {
+    local csv=$1 res= arg
+    shift
+    local -a kinds=() units=() names=() bases=() bursts=() srcs=()
+    for arg in "$@"; do
+        if [[ $arg != *:* ]]; then
+            res=$arg
+            continue
+        fi
+        kinds+=("$res")
+        case $res in
+            cpu) units+=(cores) ;;
+            disk) case ${TL_IO_KEY:-rbytes} in rbytes | wbytes) units+=(MiB/s) ;; *) units+=(IOPS) ;; esac ;;
+            memory) units+=(MiB) ;;
+            read) units+=(MiB/s) ;;
+            net) units+=(Mbit/s) ;;
+            *) say "timeline: unknown resource '$res'"; return 1 ;;
+        esac
+        names+=("${arg%%:*}")
+        arg=${arg#*:}
+        bases+=("${arg%%:*}")
+        arg=${arg#*:}
+        bursts+=("${arg%%:*}")
+        srcs+=("${arg#*:}")
+    done
+    if [[ $csv != "$TL_CSV" || ! -f $csv ]]; then
+        echo "t_s,part,phase,resource,unit,tenant,usage,baseline,burst,limit" >"$csv"
+        TL_CSV=$csv
+        TL_T0=${EPOCHREALTIME/./}
+    fi
+    [[ -f $TL_PHASE_FILE ]] || timeline_phase - -
+    (
+        local t prev_t=0 dt ts pp=-,- i cur src usage limit buf q p k v line
+        local iokey=${TL_IO_KEY:-rbytes} iomax
+        case $iokey in rbytes) iomax=rbps ;; wbytes) iomax=wbps ;; rios) iomax=riops ;; *) iomax=wiops ;; esac
+        local -a prev=()
+        while :; do
+            t=${EPOCHREALTIME/./}
+            dt=$((t - prev_t))
+            read -r line <"$TL_PHASE_FILE" && [[ -n $line ]] && pp=$line
+            milli_r $(((t - TL_T0) / 1000))
+            ts=$REPLY
+            buf=
+            for i in "${!kinds[@]}"; do
+                src=${srcs[i]} cur= usage= limit=
+                case ${kinds[i]} in
+                    cpu)
+                        if [[ -r $CG/$src/cpu.stat ]]; then
+                            cpu_usage_r "$src"
+                            cur=$REPLY
+                            q= p=
+                            read -r q p <"$CG/$src/cpu.max" 2>/dev/null
+                            if [[ $q == max ]]; then limit=max; elif [[ $q =~ ^[0-9]+$ ]] && ((p > 0)); then milli_r $((q * 1000 / p)); limit=$REPLY; fi
+                        elif ((prev_t > 0)); then
+                            usage=0 # no group (yet, or any more): no use
+                        fi
+                        ;;
+                    disk)
+                        if [[ -r $CG/$src/io.stat ]]; then
+                            io_stat_r "$src" "$TL_IO_DEV"
+                            case $iokey in rbytes) cur=$IO_RBYTES ;; wbytes) cur=$IO_WBYTES ;; rios) cur=$IO_RIOS ;; *) cur=$IO_WIOS ;; esac
+                            limit=max
+                            while read -r k line; do
+                                [[ $k == "$TL_IO_DEV" ]] || continue
+                                for v in $line; do
+                                    [[ $v == "$iomax="* ]] || continue
+                                    v=${v#*=}
+                                    if [[ $v == max ]]; then limit=max
+                                    elif [[ $iomax == *bps ]]; then milli_r $((v * 1000 / 1048576)); limit=$REPLY
+                                    else limit=$v; fi
+                                done
+                            done <"$CG/$src/io.max" 2>/dev/null
+                        elif ((prev_t > 0)); then
+                            usage=0
+                        fi
+                        ;;
+                    memory)
+                        if read -r v <"$CG/$src/memory.current" 2>/dev/null; then
+                            milli_r $((v * 1000 / 1048576))
+                            usage=$REPLY
+                            read -r v <"$CG/$src/memory.high" 2>/dev/null
+                            if [[ $v =~ ^[0-9]+$ ]]; then milli_r $((v * 1000 / 1048576)); limit=$REPLY; else limit=$v; fi
+                        fi
+                        ;;
+                    read)
+                        if read -r v <"$CG/$src/cgroup.procs" 2>/dev/null; then
+                            while read -r k line; do
+                                if [[ $k == rchar: ]]; then cur=$line; break; fi
+                            done <"/proc/$v/io" 2>/dev/null
+                        elif ((prev_t > 0)); then
+                            usage=0 # no process in the group
+                        fi
+                        ;;
+                    net)
+                        counter_r "$src"
+                        cur=$REPLY
+                        ;;
+                esac
+                if [[ -n $cur ]]; then
+                    if ((prev_t > 0)) && [[ -n ${prev[i]} ]] && ((cur >= prev[i])); then
+                        case ${kinds[i]} in
+                            cpu) milli_r $(((cur - prev[i]) * 1000 / dt)) ;;
+                            disk)
+                                if [[ ${units[i]} == MiB/s ]]; then milli_r $(((cur - prev[i]) * 1000000000 / 1048576 / dt))
+                                else milli_r $(((cur - prev[i]) * 1000000000 / dt)); fi
+                                ;;
+                            read) milli_r $(((cur - prev[i]) * 1000000000 / 1048576 / dt)) ;;
+                            net) milli_r $(((cur - prev[i]) * 8000 / dt)) ;;
+                        esac
+                        usage=$REPLY
+                    fi
+                fi
+                prev[i]=$cur
+                buf+="$ts,$pp,${kinds[i]},${units[i]},${names[i]},$usage,${bases[i]},${bursts[i]},$limit"$'\n'
+            done
+            printf '%s' "$buf" >>"$csv"
+            prev_t=$t
+            fsleep "$TL_INTERVAL"
+        done
+    ) &
+    TL_PID=$!
+    track "$TL_PID"
+}
+
+timeline_stop() {
+    [[ -n $TL_PID ]] || return 0
+    kill "$TL_PID" 2>/dev/null || true
+    wait "$TL_PID" 2>/dev/null || true
+    TL_PID=
+}

@@ -24,6 +24,12 @@
 #   VM_SCRATCH_SIZE size of the scratch disk /dev/vdb (default: 3G; sparse,
 #                  unthrottled, recreated empty for every scenario)
 #   VM_*, QOSD_*   every such variable is passed on to the scenario.
+#   TIMELINE_CHART the chart renderer (default:
+#                  target/release/examples/timeline_chart)
+#
+# A scenario that writes timeline.csv (tests/vm/lib.sh's timeline_*) gets it
+# charted as timeline.png beside it; a chart that cannot be drawn is
+# reported and leaves the scenario's result as it is.
 #
 # Runs are serialised with a lock in the cache directory (one VM at a time).
 # A VM run takes ~10 s to boot and run a trivial scenario; the caches
@@ -203,6 +209,26 @@ write_env() {
     } >"$out/vm.env"
 }
 
+# render_timeline SCENARIO OUT: chart OUT/timeline.csv as OUT/timeline.png
+# (examples/timeline_chart.rs). Never fails: a missing renderer or a chart
+# that cannot be drawn is a warning (its output in OUT/timeline-chart.log).
+render_timeline() {
+    local scenario=$1 out=$2
+    [[ -s $out/timeline.csv ]] || return 0
+    if [[ ! -x $TIMELINE_CHART ]]; then
+        log "warning: no $TIMELINE_CHART (cargo build --release --examples): no timeline.png"
+        return 0
+    fi
+    if "$TIMELINE_CHART" -o "$out/timeline.png" \
+        --title "$scenario: each tenant's usage beside its contract (stock Debian kernel $KVER, 2 vCPUs under QEMU TCG)" \
+        "$out/timeline.csv" >"$out/timeline-chart.log" 2>&1; then
+        log "chart: $out/timeline.png"
+    else
+        log "warning: could not chart $out/timeline.csv (the scenario's result stands): $(tail -n 1 "$out/timeline-chart.log")"
+    fi
+    return 0
+}
+
 # Boot one VM for one scenario. Returns non-zero if the scenario failed.
 run_scenario() {
     local scenario=$1
@@ -266,6 +292,7 @@ run_scenario() {
         return 1
     fi
     log "$scenario: VM ran ${took}s (host load $(cut -d' ' -f1-3 /proc/loadavg))"
+    render_timeline "$scenario" "$out"
 
     if [[ -f $out/report.txt ]]; then
         echo "----- $scenario: report.txt -----"
@@ -299,6 +326,7 @@ main() {
     flock -n "$lock_fd" || { log "waiting for another VM run to finish"; flock "$lock_fd"; }
     QOSD_BIN=$(abs_path "${QOSD_BIN:-target/release/qosd}")
     WAKEUP_PROBE=$(abs_path "${WAKEUP_PROBE:-target/release/examples/wakeup_probe}")
+    TIMELINE_CHART=$(abs_path "${TIMELINE_CHART:-target/release/examples/timeline_chart}")
 
     local pkg
     pkg=$(kernel_package)

@@ -17,7 +17,9 @@
 #   both           steady state: web and batch cores, probe p50/p99;
 #   web stopped    batch alone again (it should get the CPU back).
 # Cores come from the delta of usage_usec in each cgroup's cpu.stat over
-# wall time; timeline-<part>.csv has one sample every 250 ms.
+# wall time; timeline-<part>.csv has one sample every 250 ms. timeline.csv
+# (lib.sh's timeline_*: both parts, from "batch alone" on, with cpu.max and
+# the contracts, every 0.5 s) is what tests/vm/run.sh charts as timeline.png.
 #
 # Checks (with qosd): web >= 1.40 cores in "both", batch >= 1.85 alone, web
 # reaches 1.35 cores within 2 s (two 1 s ticks). Without qosd web gets about
@@ -92,7 +94,10 @@ run_part() {
     fi
 
     # Phase: batch alone.
-    local t_batch t_web t_both t_both_end t_stop t_end probe_pid p50 p99
+    local t_batch t_web t_both t_both_end t_stop t_end probe_pid p50 p99 label=qosd
+    [[ $part == without ]] && label="no qosd"
+    timeline_phase "$label" "batch alone"
+    timeline_start "$OUT/timeline.csv" cpu web:1.5:2:web batch:0.5:2:batch
     t_batch=$(t_rel)
     cg_spawn batch stress-ng --cpu 8 --quiet
     track "$LAST_PID"
@@ -100,11 +105,13 @@ run_part() {
 
     # Phase: web starts beside the bursting batch.
     t_web=$(t_rel)
+    timeline_phase "$label" "web joins"
     cg_freeze web 0
     fsleep "$REACT_S"
 
     # Phase: both, steady. The probe runs through it in web's cgroup.
     t_both=$(t_rel)
+    timeline_phase "$label" "both"
     cg_spawn web "$WAKEUP_PROBE" --seconds "$BOTH_S" >"$OUT/probe-$part.txt" 2>&1
     probe_pid=$LAST_PID
     fsleep $((BOTH_S / 2))
@@ -119,8 +126,10 @@ run_part() {
     # Phase: web stopped; batch should get the CPU back.
     cg_destroy web
     t_stop=$(t_rel)
+    timeline_phase "$label" "web stopped"
     fsleep "$AFTER_S"
     t_end=$(t_rel)
+    timeline_stop
 
     if [[ $part == with ]]; then
         curl -s "http://127.0.0.1:9477/metrics" >"$OUT/metrics-end.txt"

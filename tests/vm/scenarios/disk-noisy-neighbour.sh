@@ -43,6 +43,8 @@
 # asserted (WARN when db is not visibly hurt without limits).
 #
 # Output (target/vm/out/<scenario>/): report.txt; timeline-<way>.csv;
+# timeline.csv (lib.sh's timeline_*: every way from phase 1 on, with io.max
+# and the contracts, every 0.5 s; tests/vm/run.sh charts it as timeline.png);
 # knobs-<way>.txt (io.max of both groups in each phase, phase marks);
 # qosd.toml, qosd-check.txt, qosd.log, metrics-both.txt, metrics-end.txt,
 # promtool.txt; calibration.csv (iops mode).
@@ -97,6 +99,13 @@ FIO_BACKUP=(fio --name=backup --offset=512M --size=100M --offset_increment=100M 
 
 # Results, keyed "<way>.<name>" (e.g. qosd.both_db: a rate per second).
 declare -A R
+
+# The ways as timeline.csv names them (tests/vm/run.sh charts it).
+declare -A WAY_LABEL=([none]="no limits" [static]="static io.max" [qosd]=qosd)
+TL_IO_DEV=$DEV
+TL_IO_KEY=$KEY
+# tl_unit RATE: a contract rate in the timeline's unit (MiB/s or IOPS).
+tl_unit() { if [[ $MODE == bps ]]; then milli $(($1 * 1000 / 1048576)); else echo "$1"; fi; }
 
 # mark VAR: seconds since T0 (x.yyy) into VAR, without forking.
 mark() {
@@ -272,6 +281,9 @@ run_way() {
 
     # Phase 1: backup alone.
     IOMAX="$way: io.max of db and backup"
+    timeline_phase "${WAY_LABEL[$way]}" "backup alone"
+    timeline_start "$OUT/timeline.csv" disk "db:$(tl_unit "$DB_BASE"):$(tl_unit "$CAP"):db" \
+        "backup:$(tl_unit "$BK_BASE"):$(tl_unit "$CAP"):backup"
     mark t_alone
     cg_spawn backup "${FIO_BACKUP[@]}"
     track "$LAST_PID"
@@ -284,11 +296,13 @@ run_way() {
 
     # db starts beside the bursting backup.
     mark t_db
+    timeline_phase "${WAY_LABEL[$way]}" "db joins"
     cg_freeze db 0
     fsleep "$REACT_S"
 
     # Phase 2: both, steady.
     mark t_both
+    timeline_phase "${WAY_LABEL[$way]}" "both"
     half=$((BOTH_S / 2))
     fsleep "$half"
     iomax_snapshot "2 both"
@@ -301,8 +315,10 @@ run_way() {
     # Phase 3: db stops (its group stays, idle).
     cg_kill db
     mark t_stop
+    timeline_phase "${WAY_LABEL[$way]}" "db stopped"
     fsleep "$AFTER_S"
     mark t_end
+    timeline_stop
     iomax_snapshot "3 db stopped (end)"
 
     if [[ $way == qosd ]]; then

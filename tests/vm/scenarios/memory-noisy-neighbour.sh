@@ -76,7 +76,10 @@
 # written by hand.
 #
 # Output (target/vm/out/<scenario>/): report.txt; setup.txt (mkfs, df);
-# timeline-<way>.csv; memory-<way>.txt (memory.min/low/high/max,
+# timeline-<way>.csv; timeline.csv (lib.sh's timeline_*: each way from the
+# warm-up on, memory.current and memory.high beside the contracts, and each
+# reader's MiB/s, every 0.5 s; tests/vm/run.sh charts it as timeline.png);
+# memory-<way>.txt (memory.min/low/high/max,
 # memory.current, memory.events and memory.stat lines of both groups, the
 # guest's meminfo, and the cache file's pages resident (fincore) at each
 # phase's end); fio-{cache,flood}-<way>.txt; qosd.toml, qosd-check.txt,
@@ -116,6 +119,10 @@ MIB=1048576
 
 # Results, keyed "<way>.<name>".
 declare -A R
+
+# The ways as timeline.csv names them (tests/vm/run.sh charts it).
+declare -A WAY_LABEL=([none]="no protection" [static]="memory.min by hand" [qosd]=qosd
+    [none-once]="no protection; 1 reader")
 
 mark() {
     milli_r $(((${EPOCHREALTIME/./} - T0) / 1000))
@@ -442,6 +449,11 @@ run_way() {
     T0=$(now_us)
     start_mem_sampler "$csv"
     : >"$OUT/memory-$way.txt"
+    local label=${WAY_LABEL[$way]:-$way}
+    timeline_phase "$label" "warm-up"
+    timeline_start "$OUT/timeline.csv" \
+        memory "cache:$((MIN_BYTES / MIB)):900:$G_CACHE" "flood:0:900:$G_FLOOD" \
+        read "cache:::$G_CACHE" "flood:::$G_FLOOD"
 
     # Warm: dd reads cache's file from disk in cache's group (so the pages
     # are charged to it), then the reader starts and reads it once from
@@ -465,6 +477,7 @@ run_way() {
     mark t_alone
 
     # Phase 1: cache alone.
+    timeline_phase "$label" "cache alone"
     fsleep "$ALONE_S"
     mark t_alone_end
     mem_snapshot "$way" "1 cache alone"
@@ -472,14 +485,17 @@ run_way() {
 
     # Phase 2: the flood.
     mark t_flood
+    timeline_phase "$label" "flood starts"
     cg_spawn "$G_FLOOD" fio --name=flood --thread --filename="$FLOOD_LIST" --rw=read --bs=1M \
         --numjobs="$jobs" --ioengine="$FLOOD_ENGINE" --invalidate=0 --time_based --runtime=600 --eta=never \
         --output="$OUT/fio-flood-$way.txt"
     track "$LAST_PID"
     fsleep "$SETTLE_S"
     mark t_meas
+    timeline_phase "$label" "flood"
     fsleep "$FLOOD_S"
     mark t_end
+    timeline_stop
     mem_snapshot "$way" "2 flood (end)"
     R[$way.flood_resident]=$REPLY
     if [[ $way == qosd ]]; then

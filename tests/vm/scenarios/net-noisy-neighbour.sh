@@ -56,6 +56,9 @@
 # the topology and thresholds); the none way is reported.
 #
 # Output (target/vm/out/<scenario>/): report.txt; timeline-<way>.csv;
+# timeline.csv (lib.sh's timeline_*: phases 1-4 of every way, each tenant's
+# Mbit/s beside its contract, every 0.5 s; tests/vm/run.sh charts it as
+# timeline.png);
 # ping-<way>.txt; shaping-<way>.txt (tc -s class, nft ruleset at the end of
 # phase 2); qosd.toml, qosd-check.txt, qosd.log, metrics-*.txt, promtool.txt.
 #
@@ -92,6 +95,9 @@ PORT_CTR=5203
 
 # Results, keyed "<way>.<name>" (rates in bytes per second of payload).
 declare -A R
+
+# The ways as timeline.csv names them (tests/vm/run.sh charts it).
+declare -A WAY_LABEL=([none]="no shaping" [static]="static tc tree" [qosd]=qosd)
 
 # mark VAR: seconds since T0 (x.yyy) into VAR, without forking.
 mark() {
@@ -294,6 +300,10 @@ run_way() {
     fsleep 1 # its socket buffer drains
 
     # Phase 1: bulk alone.
+    local label=${WAY_LABEL[$way]}
+    timeline_phase "$label" "bulk alone"
+    timeline_start "$OUT/timeline.csv" net "api:$API_MBIT:$CAP_MBIT:rchar:$srv_api" \
+        "bulk:$BULK_MBIT:$CAP_MBIT:rchar:$srv_bulk" "ctr:$CTR_MBIT:$CAP_MBIT:rchar:$srv_ctr"
     mark t_alone
     cg_spawn "$PARENT/bulk" iperf3 -c "$NET_SINK_IP" -p $PORT_BULK -P 8 -t 600 -i 0 >"/tmp/iperf3-bulk-$way.txt" 2>&1
     track "$LAST_PID"
@@ -301,12 +311,14 @@ run_way() {
 
     # api starts beside the bursting bulk.
     mark t_api
+    timeline_phase "$label" "api joins"
     cg_freeze "$PARENT/api" 0
     fsleep "$REACT_S"
 
     # Phase 2: both, steady; ping from api's group through it.
     [[ $way == qosd ]] && metrics_save "$mb0"
     mark t_both
+    timeline_phase "$label" "both"
     cg_spawn "$PARENT/api" busybox ping -i 0.2 -c $((BOTH_S * 5 - 1)) -W 2 "$NET_SINK_IP" >"$OUT/ping-$way.txt" 2>&1
     local ping_pid=$LAST_PID
     fsleep "$BOTH_S"
@@ -318,18 +330,22 @@ run_way() {
     # Phase 3: api stops (its group stays, idle).
     cg_kill "$PARENT/api"
     mark t_stop
+    timeline_phase "$label" "api stopped"
     fsleep "$AFTER_S"
     mark t_end
 
     # Phase 4: one stream from the ctr netns (forwarded), beside bulk.
+    timeline_phase "$label" "ctr joins"
     cg_spawn "$PARENT/ctr" ip netns exec ctr iperf3 -c "$NET_SINK_IP" -p $PORT_CTR -t 600 -i 0 >"/tmp/iperf3-ctr-$way.txt" 2>&1
     track "$LAST_PID"
     wait_bytes "rchar:$srv_ctr" 100000 20 || fail "$way: ctr's iperf3 moved no data within 20 s"
     fsleep 1
     [[ $way == qosd ]] && metrics_save "$mc0"
     mark t_ctr
+    timeline_phase "$label" "ctr + bulk"
     fsleep "$CTR_S"
     mark t_ctr_end
+    timeline_stop
     [[ $way == qosd ]] && metrics_save "$mc1"
     shaping_snapshot "$way" "end of phase 4 (ctr + bulk)"
     cg_kill "$PARENT/ctr"
