@@ -6,6 +6,7 @@ pub mod agent;
 pub mod calibrate;
 pub mod cgroup;
 pub mod classify;
+pub mod cli;
 pub mod config;
 pub mod enforce;
 pub mod metrics;
