@@ -14,6 +14,10 @@ PACKAGES=(
     prometheus systemd
     # Debian's Python with venv, for the Kubernetes manifest validators below
     python3 python3-venv
+    # the Debian package (scripts/package.sh: cargo-deb below runs
+    # dpkg-shlibdeps and strip) and the clean root it is installed into
+    # (tests/deb_package.sh)
+    dpkg-dev debootstrap
 )
 
 # Kubernetes manifest validators (tests/deploy_kubernetes.rs), from PyPI, in a
@@ -53,5 +57,14 @@ fi
 for command in "${VALIDATOR_COMMANDS[@]}"; do
     ln -sfn "$VALIDATORS_VENV/bin/$command" "/usr/local/bin/$command"
 done
+
+# cargo-deb, for scripts/package.sh (and tests/deb_package.sh), from crates.io.
+CARGO_DEB_VERSION=3.8.0
+if [[ $(cargo deb --version 2>/dev/null) == "cargo-deb $CARGO_DEB_VERSION" ]]; then
+    echo "deps: cargo-deb $CARGO_DEB_VERSION present"
+else
+    echo "deps: installing cargo-deb $CARGO_DEB_VERSION"
+    cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked
+fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -24,5 +24,8 @@ cargo test --locked
 step "release build for the VM"
 cargo build --release --locked --bins --examples
 
+step "Debian package: built, installed into a clean Debian root, checked"
+tests/deb_package.sh
+
 step "real-kernel VM scenarios"
 tests/vm/run-suite.sh
