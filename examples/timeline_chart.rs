@@ -11,8 +11,9 @@
 //! tenant at, "max" when unlimited). tests/vm/run.sh renders it after the
 //! scenario.
 //!
-//! Usage: `timeline_chart [--title TEXT] [-o OUT.png] TIMELINE.csv...`
+//! Usage: `timeline_chart [--title TEXT] [--note TEXT] [-o OUT.png] TIMELINE.csv...`
 //!
+//! `--note` adds a line under the title (e.g. where the run was made).
 //! One panel per resource (of each file): the parts as shaded spans, the
 //! phases within them marked and named, each tenant's usage as a solid line,
 //! its baseline dashed, the burst dotted, and its limit as a thin line. The
@@ -33,7 +34,7 @@ use plotters::style::{FontStyle, register_font};
 
 const WIDTH: u32 = 1600;
 const PANEL_HEIGHT: u32 = 440;
-const TITLE_HEIGHT: u32 = 70;
+const TITLE_HEIGHT: u32 = 96;
 const LEGEND_WIDTH: u32 = 300;
 const FONT: &str = "sans-serif";
 
@@ -291,6 +292,7 @@ struct Panel<'a> {
 fn draw(
     out: &Path,
     title: &str,
+    note: &str,
     panels: &[Panel],
     tenant_color: &HashMap<String, RGBColor>,
 ) -> Result<(), Box<dyn Error>> {
@@ -304,8 +306,13 @@ fn draw(
         (FONT, 28).into_font().style(FontStyle::Bold),
     ))?;
     top.draw(&Text::new(
+        note.to_string(),
+        (20, 47),
+        (FONT, 17).into_font().color(&RGBColor(80, 80, 80)),
+    ))?;
+    top.draw(&Text::new(
         "solid: usage    dashed: baseline (what the tenant is guaranteed)    dotted: burst (its ceiling when the host is idle)    wide pale band: the limit set on the cgroup",
-        (20, 46),
+        (20, 71),
         (FONT, 17).into_font().color(&RGBColor(80, 80, 80)),
     ))?;
     for (panel, area) in panels.iter().zip(body.split_evenly((panels.len(), 1))) {
@@ -359,6 +366,7 @@ fn draw_panel(
         .max_light_lines(1)
         .x_desc("seconds")
         .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| fmt_num(*y))
         .y_desc(&unit)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
@@ -383,6 +391,24 @@ fn draw_panel(
                         .pos(Pos::new(HPos::Center, VPos::Top)),
                 ),
         ))?;
+    }
+    // Between parts the scenario sets the next one up, unsampled.
+    for w in parts.windows(2) {
+        let gap = (w[0].to, w[1].from);
+        let px = chart.backend_coord(&(gap.1, 0.0)).0 - chart.backend_coord(&(gap.0, 0.0)).0;
+        if px > 60 {
+            chart.draw_series(std::iter::once(
+                EmptyElement::at(((gap.0 + gap.1) / 2.0, ytop))
+                    + Text::new(
+                        "set-up",
+                        (0, 8),
+                        (FONT, 14)
+                            .into_font()
+                            .color(&RGBColor(150, 150, 150))
+                            .pos(Pos::new(HPos::Center, VPos::Top)),
+                    ),
+            ))?;
+        }
     }
     // Phases: a thin line where each starts inside a part, the name under
     // the part's, on as many rows as it takes for the names not to overlap.
@@ -513,13 +539,16 @@ fn draw_panel(
 
 fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    let (mut title, mut out, mut inputs) = (None, None, Vec::new());
+    let (mut title, mut note, mut out, mut inputs) = (None, String::new(), None, Vec::new());
     while let Some(a) = args.next() {
         match a.as_str() {
             "--title" => title = Some(args.next().ok_or("--title needs a value")?),
+            "--note" => note = args.next().ok_or("--note needs a value")?,
             "-o" | "--output" => out = Some(PathBuf::from(args.next().ok_or("-o needs a path")?)),
             "-h" | "--help" => {
-                println!("usage: timeline_chart [--title TEXT] [-o OUT.png] TIMELINE.csv...");
+                println!(
+                    "usage: timeline_chart [--title TEXT] [--note TEXT] [-o OUT.png] TIMELINE.csv..."
+                );
                 return Ok(());
             }
             _ if a.starts_with('-') => return Err(format!("unknown option {a}")),
@@ -527,7 +556,10 @@ fn run() -> Result<(), String> {
         }
     }
     if inputs.is_empty() {
-        return Err("usage: timeline_chart [--title TEXT] [-o OUT.png] TIMELINE.csv...".into());
+        return Err(
+            "usage: timeline_chart [--title TEXT] [--note TEXT] [-o OUT.png] TIMELINE.csv..."
+                .into(),
+        );
     }
     let out = out.unwrap_or_else(|| inputs[0].with_extension("png"));
     let mut files = Vec::new();
@@ -569,7 +601,8 @@ fn run() -> Result<(), String> {
             .join(", ")
     });
     load_fonts()?;
-    draw(&out, &title, &panels, &tenant_color).map_err(|e| format!("{}: {e}", out.display()))?;
+    draw(&out, &title, &note, &panels, &tenant_color)
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     println!("{}", out.display());
     Ok(())
 }

@@ -572,6 +572,8 @@ tick_cost() {
 #   net     SOURCE a counter of netlib.sh's counter_r (rchar:PID,
 #           netdev:PID:IF:rx, file:PATH); Mbit/s; no limit.
 # Nothing in the loop forks: it runs in the root cgroup, beside the tenants.
+# VM_TIMELINE=0 turns it off (to compare a scenario's numbers without it).
+TL_ON=${VM_TIMELINE:-1}
 TL_INTERVAL=${VM_TIMELINE_S:-0.5}
 TL_PHASE_FILE=/tmp/qosd-timeline.phase
 TL_CSV=
@@ -583,6 +585,7 @@ timeline_phase() {
 }
 
 timeline_start() {
+    [[ $TL_ON == 0 ]] && return 0
     local csv=$1 res= arg
     shift
     local -a kinds=() units=() names=() bases=() bursts=() srcs=()
