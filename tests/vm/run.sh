@@ -220,7 +220,8 @@ render_timeline() {
         return 0
     fi
     if "$TIMELINE_CHART" -o "$out/timeline.png" \
-        --title "$scenario: each tenant's usage beside its contract (stock Debian kernel $KVER, 2 vCPUs under QEMU TCG)" \
+        --title "$scenario: each tenant's usage beside its contract" \
+        --note "tests/vm/run.sh, $(date -u +%F): stock Debian kernel $KVER in QEMU (TCG), 2 vCPUs, 1 GiB" \
         "$out/timeline.csv" >"$out/timeline-chart.log" 2>&1; then
         log "chart: $out/timeline.png"
     else
