@@ -9,6 +9,10 @@
 #
 # Written by tests/vm/run.sh into the initramfs; the scenario's settings come
 # from /run/out/vm.env (written by the host into the output share).
+#
+# A scenario with the line "# vm-init: systemd" (or any scenario run with
+# VM_INIT=systemd) runs under the host's systemd as PID 1 instead, as the
+# service qosd-scenario.service (tests/vm/systemd/), which powers off.
 
 export PATH=/bin:/sbin
 
@@ -16,6 +20,37 @@ say() { echo "vm-guest: $*"; }
 
 # Any failure before the scenario runs: say so on the console and power off.
 die() { say "FATAL: $*"; sync; poweroff -f; sleep 5; exit 1; }
+
+# boot_systemd: exec the host's systemd as PID 1, chrooted into /host, to
+# run the scenario as qosd-scenario.service (tests/vm/systemd/). Its units
+# go into /run/systemd/system (a runtime unit directory, on our tmpfs), with
+# the units and generators that cannot work on this read-only root masked
+# (tests/vm/systemd/masked). systemd keeps the mounts made above (it only
+# mounts what is missing), and the scenario unit powers the VM off.
+boot_systemd() {
+    src=/host/run/repo/tests/vm/systemd
+    [ -x /host/lib/systemd/systemd ] || die "no /lib/systemd/systemd on the host root"
+    mkdir -p /host/run/systemd/system /host/run/systemd/system-generators
+    cp "$src/qosd-scenario.service" "$src/qosd-scenario.target" /host/run/systemd/system/ \
+        || die "cannot install the scenario units from $src"
+    sed -e 's/#.*//' "$src/masked" | while read -r unit; do
+        [ -n "$unit" ] || continue
+        case $unit in
+            *-generator) ln -sf /dev/null "/host/run/systemd/system-generators/$unit" ;;
+            *) ln -sf /dev/null "/host/run/systemd/system/$unit" ;;
+        esac
+    done
+    # PrivateTmp= (as in qosd.service) needs a writable /var/tmp.
+    mount -t tmpfs tmpfs /host/var/tmp || die "mount /host/var/tmp"
+    say "booted in $(cut -d' ' -f1 /proc/uptime)s, starting systemd"
+    # container= (empty): systemd as PID 1 takes its $container as the last
+    # word, and would otherwise find the host's /.dockerenv (when the host
+    # is itself a Docker container) and run in container mode. (Other
+    # programs read it from /proc/1/environ: systemd-detect-virt says
+    # "container-other"; `systemctl show -P Virtualization` says qemu.)
+    exec env container= chroot /host /lib/systemd/systemd --unit=qosd-scenario.target
+    die "cannot exec /lib/systemd/systemd"
+}
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -57,6 +92,22 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose repo /h
 
 # Loopback: qosd serves its metrics on 127.0.0.1.
 ip link set lo up
+
+# A scenario with the line "# vm-init: systemd" (or VM_INIT=systemd in
+# vm.env) runs under systemd as PID 1 instead: see boot_systemd above.
+vm_init=$(
+    . /host/run/out/vm.env >/dev/null 2>&1
+    if [ -n "$VM_INIT" ]; then
+        echo "$VM_INIT"
+    elif grep -qx '# vm-init: systemd' "/host/run/repo/tests/vm/scenarios/$VM_SCENARIO.sh" 2>/dev/null; then
+        echo systemd
+    else
+        echo busybox
+    fi
+)
+if [ "$vm_init" = systemd ]; then
+    boot_systemd
+fi
 
 say "booted in $(cut -d' ' -f1 /proc/uptime)s, running scenario"
 # A clean environment: the scenario gets PATH/HOME plus what vm.env sets.
