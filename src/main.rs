@@ -170,6 +170,9 @@ fn check(path: &std::path::Path) -> ExitCode {
             for warning in &loaded.warnings {
                 eprintln!("{}: warning: {warning}", path.display());
             }
+            for warning in missing_adopted_groups(&loaded.config) {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
@@ -178,6 +181,30 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Adopted groups not on this host (yet). Not an error: a unit may start
+/// later, and qosd waits for it. Nothing is said where the cgroup root
+/// itself is absent (a build root, a container without it).
+fn missing_adopted_groups(config: &config::Config) -> Vec<String> {
+    let root = &config.agent.cgroup_root;
+    if !root.join("cgroup.controllers").exists() {
+        return Vec::new();
+    }
+    config
+        .tenants
+        .iter()
+        .filter(|tenant| tenant.adopted && !root.join(&tenant.cgroup).is_dir())
+        .map(|tenant| {
+            let hint = config::slice_path_hint(&tenant.cgroup)
+                .map_or_else(String::new, |hint| format!("; {hint}"));
+            format!(
+                "tenant {}: cgroup {} does not exist on this host (yet); qosd waits for it{hint}",
+                tenant.name,
+                root.join(&tenant.cgroup).display()
+            )
+        })
+        .collect()
 }
 
 /// The CPUs of this host, for the overcommitment check.

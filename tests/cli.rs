@@ -169,3 +169,33 @@ fn calibrate_refuses_what_is_not_a_block_device() {
         "{said}"
     );
 }
+
+/// A dashed slice written as if it sat at the root is the mistake systemd's
+/// nesting invites: `check` passes (the unit may start later) but says where
+/// the group really is.
+#[test]
+fn check_warns_of_a_missing_adopted_group_with_the_nested_slice_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cgroup");
+    std::fs::create_dir_all(root.join("web.slice")).unwrap();
+    std::fs::write(root.join("cgroup.controllers"), "cpu io memory\n").unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[agent]\ncgroup_root = \"{}\"\n\n[tenants.a]\ncgroup = \"tenant-a.slice\"\n\
+             cpu = {{ baseline = 0.1, burst = 0.5 }}\n\n[tenants.web]\ncgroup = \"web.slice\"\n\
+             cpu = {{ baseline = 0.1, burst = 0.5 }}\n",
+            root.display()
+        ),
+    );
+    let output = qosd(&["check", "--config", &config]);
+    let said = stderr(&output);
+    assert!(output.status.success(), "{said}");
+    assert!(
+        said.contains("tenant a: cgroup ")
+            && said.contains("tenant-a.slice does not exist on this host (yet)")
+            && said.contains("systemd puts tenant-a.slice at tenant.slice/tenant-a.slice"),
+        "{said}"
+    );
+    assert!(!said.contains("tenant web:"), "web.slice exists: {said}");
+}

@@ -160,6 +160,8 @@ struct TenantState {
     disk_series: Vec<(DeviceNumber, TenantDiskSeries)>,
     /// The memory counters last read (see `memory::MemorySeen`).
     memory_seen: memory::MemorySeen,
+    /// An adopted group's absence was said (once, until it appears).
+    said_missing: bool,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -363,6 +365,7 @@ impl Agent {
                         series: self.metrics.tenant(&tenant.name),
                         disk_series: self.disk_series(tenant),
                         memory_seen: memory::MemorySeen::default(),
+                        said_missing: false,
                     },
                 }
             })
@@ -513,12 +516,19 @@ impl Agent {
                         state.group.path().display()
                     );
                     self.tenants[index].ready = true;
+                    self.tenants[index].said_missing = false;
                 }
-                Ok(false) => debug!(
-                    "tenant {}: cgroup {} does not exist (yet); retrying every tick",
-                    state.tenant.name,
-                    state.group.path().display()
-                ),
+                Ok(false) if !state.said_missing => {
+                    let hint = config::slice_path_hint(&state.tenant.cgroup)
+                        .map_or_else(String::new, |hint| format!(" ({hint})"));
+                    warn!(
+                        "tenant {}: cgroup {} does not exist (yet); retrying every tick{hint}",
+                        state.tenant.name,
+                        state.group.path().display()
+                    );
+                    self.tenants[index].said_missing = true;
+                }
+                Ok(false) => {}
                 Err(error) => warn!("tenant {}: {error}", state.tenant.name),
             }
         }
@@ -552,8 +562,17 @@ impl Agent {
             return;
         };
         if error.is_vanished() {
+            // A file gone from a group that still exists: its controller was
+            // turned off above it (systemd does so on daemon-reload when no
+            // unit of a slice asks for it). Preparing the group again turns
+            // it back on.
+            let why = if state.group.exists() {
+                "lost its controller files (a parent turned the controller off); enabling it again"
+            } else {
+                "vanished; waiting for it"
+            };
             info!(
-                "tenant {tenant}: cgroup {} vanished; waiting for it",
+                "tenant {tenant}: cgroup {} {why}",
                 state.group.path().display()
             );
             state.ready = false;

@@ -389,6 +389,25 @@ pub struct ConfigError {
 
 /// Reads and validates the file at `path`. An unreadable file is an error that
 /// names the path and the OS error.
+/// For an adopted group that does not exist: systemd nests a slice with
+/// dashes in its name under one slice per prefix (`tenant-a.slice` is at
+/// `tenant.slice/tenant-a.slice`), a path easy to get wrong.
+pub fn slice_path_hint(cgroup: &Path) -> Option<String> {
+    let name = cgroup.to_str()?;
+    let stem = name.strip_suffix(".slice")?;
+    if name.contains('/') || !stem.contains('-') {
+        return None;
+    }
+    let parts: Vec<&str> = stem.split('-').collect();
+    let nested: Vec<String> = (1..=parts.len())
+        .map(|n| format!("{}.slice", parts[..n].join("-")))
+        .collect();
+    Some(format!(
+        "systemd puts {name} at {}; write that path",
+        nested.join("/")
+    ))
+}
+
 pub fn load(path: &Path, host: &HostFacts) -> Result<Loaded, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse(&text, path, host),

@@ -1620,3 +1620,19 @@ disk = [
         );
     }
 }
+
+#[test]
+fn a_dashed_slice_gets_its_nested_path_as_a_hint() {
+    let hint = |path: &str| slice_path_hint(Path::new(path));
+    assert_eq!(
+        hint("tenant-a.slice").as_deref(),
+        Some("systemd puts tenant-a.slice at tenant.slice/tenant-a.slice; write that path")
+    );
+    assert_eq!(
+        hint("a-b-c.slice").as_deref(),
+        Some("systemd puts a-b-c.slice at a.slice/a-b.slice/a-b-c.slice; write that path")
+    );
+    assert_eq!(hint("web.slice"), None, "no dash: at the root");
+    assert_eq!(hint("tenant.slice/tenant-a.slice"), None, "already nested");
+    assert_eq!(hint("docker-1.scope"), None, "not a slice");
+}
