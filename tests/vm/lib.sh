@@ -26,6 +26,7 @@ fail() {
 
 # Write the status file and end the scenario.
 finish() {
+    timeline_stop
     stop_background
     if ((FAILS == 0)); then
         report "RESULT: PASS"
@@ -553,6 +554,8 @@ tick_cost() {
 # A scenario runs one sampler per part (timeline_start ... timeline_stop);
 # later starts on the same CSV append to it, on the same clock (t_s counts
 # from the first start), so the parts follow each other on one time axis.
+# Samples go to a tmpfs buffer, appended to CSV at timeline_stop, which also
+# adds the sampler's own CPU time to $OUT/timeline-cost.txt.
 #
 # CSV: t_s,part,phase,resource,unit,tenant,usage,baseline,burst,limit
 # one line per series per sample (every TL_INTERVAL s, VM_TIMELINE_S, 0.5 by
@@ -576,6 +579,7 @@ tick_cost() {
 TL_ON=${VM_TIMELINE:-1}
 TL_INTERVAL=${VM_TIMELINE_S:-0.5}
 TL_PHASE_FILE=/tmp/qosd-timeline.phase
+TL_BUF=/tmp/qosd-timeline.buf # tmpfs: no write to the 9p share per sample
 TL_CSV=
 TL_T0=
 TL_PID=
@@ -616,8 +620,10 @@ timeline_start() {
         TL_T0=${EPOCHREALTIME/./}
     fi
     [[ -f $TL_PHASE_FILE ]] || timeline_phase - -
+    : >"$TL_BUF"
+    TL_START=${EPOCHREALTIME/./}
     (
-        local t prev_t=0 dt ts pp=-,- i cur src usage limit buf q p k v line
+        local t prev_t=0 dt ts pp=-,- i cur src usage limit buf q p k v x line
         local iokey=${TL_IO_KEY:-rbytes} iomax
         case $iokey in rbytes) iomax=rbps ;; wbytes) iomax=wbps ;; rios) iomax=riops ;; *) iomax=wiops ;; esac
         local -a prev=()
@@ -625,19 +631,26 @@ timeline_start() {
             t=${EPOCHREALTIME/./}
             dt=$((t - prev_t))
             read -r line <"$TL_PHASE_FILE" && [[ -n $line ]] && pp=$line
-            milli_r $(((t - TL_T0) / 1000))
-            ts=$REPLY
+            x=$(((t - TL_T0) / 1000))
+            printf -v ts '%d.%03d' $((x / 1000)) $((x % 1000))
             buf=
             for i in "${!kinds[@]}"; do
                 src=${srcs[i]} cur= usage= limit=
                 case ${kinds[i]} in
                     cpu)
-                        if [[ -r $CG/$src/cpu.stat ]]; then
-                            cpu_usage_r "$src"
-                            cur=$REPLY
+                        # The cheapest kind, as the CPU scenario is the one
+                        # that feels the sampler: usage_usec is cpu.stat's
+                        # first line; no function calls, no regex.
+                        if read -r k cur 2>/dev/null <"$CG/$src/cpu.stat"; then
+                            [[ $k == usage_usec ]] || cur=
                             q= p=
-                            read -r q p <"$CG/$src/cpu.max" 2>/dev/null
-                            if [[ $q == max ]]; then limit=max; elif [[ $q =~ ^[0-9]+$ ]] && ((p > 0)); then milli_r $((q * 1000 / p)); limit=$REPLY; fi
+                            read -r q p 2>/dev/null <"$CG/$src/cpu.max"
+                            if [[ $q == max ]]; then
+                                limit=max
+                            elif [[ -n $q && $q != *[!0-9]* ]] && ((p > 0)); then
+                                x=$((q * 1000 / p))
+                                printf -v limit '%d.%03d' $((x / 1000)) $((x % 1000))
+                            fi
                         elif ((prev_t > 0)); then
                             usage=0 # no group (yet, or any more): no use
                         fi
@@ -685,22 +698,23 @@ timeline_start() {
                 esac
                 if [[ -n $cur ]]; then
                     if ((prev_t > 0)) && [[ -n ${prev[i]} ]] && ((cur >= prev[i])); then
+                        # x: the rate in thousandths of the unit.
                         case ${kinds[i]} in
-                            cpu) milli_r $(((cur - prev[i]) * 1000 / dt)) ;;
+                            cpu) x=$(((cur - prev[i]) * 1000 / dt)) ;;
                             disk)
-                                if [[ ${units[i]} == MiB/s ]]; then milli_r $(((cur - prev[i]) * 1000000000 / 1048576 / dt))
-                                else milli_r $(((cur - prev[i]) * 1000000000 / dt)); fi
+                                if [[ ${units[i]} == MiB/s ]]; then x=$(((cur - prev[i]) * 1000000000 / 1048576 / dt))
+                                else x=$(((cur - prev[i]) * 1000000000 / dt)); fi
                                 ;;
-                            read) milli_r $(((cur - prev[i]) * 1000000000 / 1048576 / dt)) ;;
-                            net) milli_r $(((cur - prev[i]) * 8000 / dt)) ;;
+                            read) x=$(((cur - prev[i]) * 1000000000 / 1048576 / dt)) ;;
+                            net) x=$(((cur - prev[i]) * 8000 / dt)) ;;
                         esac
-                        usage=$REPLY
+                        printf -v usage '%d.%03d' $((x / 1000)) $((x % 1000))
                     fi
                 fi
                 prev[i]=$cur
                 buf+="$ts,$pp,${kinds[i]},${units[i]},${names[i]},$usage,${bases[i]},${bursts[i]},$limit"$'\n'
             done
-            printf '%s' "$buf" >>"$csv"
+            printf '%s' "$buf" >>"$TL_BUF"
             prev_t=$t
             fsleep "$TL_INTERVAL"
         done
@@ -711,7 +725,15 @@ timeline_start() {
 
 timeline_stop() {
     [[ -n $TL_PID ]] || return 0
+    local -a st=()
+    read -r -a st <"/proc/$TL_PID/stat" 2>/dev/null
     kill "$TL_PID" 2>/dev/null || true
     wait "$TL_PID" 2>/dev/null || true
     TL_PID=
+    cat "$TL_BUF" >>"$TL_CSV"
+    # What the sampler itself cost (utime + stime, in USER_HZ = 100 ticks/s).
+    if ((${#st[@]} > 15)); then
+        local cpu_ms=$(((st[13] + st[14]) * 10)) wall_ms=$(((${EPOCHREALTIME/./} - TL_START) / 1000))
+        echo "timeline sampler: ${cpu_ms} ms of CPU over ${wall_ms} ms (every ${TL_INTERVAL} s)" >>"$OUT/timeline-cost.txt"
+    fi
 }
