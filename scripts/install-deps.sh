@@ -12,6 +12,8 @@ PACKAGES=(
     e2fsprogs util-linux
     # promtool (metrics format), systemd-analyze (unit file)
     prometheus systemd
+    # the font the VM timeline charts are drawn with (examples/timeline_chart.rs)
+    fonts-dejavu-core
     # Debian's Python with venv, for the Kubernetes manifest validators below
     python3 python3-venv
     # the Debian package (scripts/package.sh: cargo-deb below runs
