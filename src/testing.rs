@@ -326,3 +326,34 @@ pub fn captures_fake_protected(matcher: &crate::config::ProcessMatcher) -> Optio
     ];
     crate::classify::protected::captures_any(matcher, &protected)
 }
+
+/// An agent over `host` with `config_text`, whose link `eth0` is shaped by
+/// a fake kernel (so the network families have series too), and its
+/// metrics. For tests that look at what a real agent exports.
+pub fn agent_with_fake_link(
+    host: &FakeHost,
+    config_text: &str,
+) -> (crate::agent::Agent, std::sync::Arc<crate::metrics::Metrics>) {
+    let origin = PathBuf::from("fake.toml");
+    let loaded = crate::config::parse(config_text, &origin, &FakeHost::facts())
+        .expect("the fake host's configuration is valid");
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new().expect("metrics register"));
+    let options = crate::agent::Options {
+        config_path: origin,
+        dry_run: false,
+        once: false,
+        cleanup: false,
+    };
+    let shaper = crate::net::fake::FakeShaper::default();
+    shaper.kernel.lock().expect("fake kernel").add_link("eth0");
+    let agent = crate::agent::Agent::new(
+        options,
+        crate::procfs::ProcFs::at(host.proc_root()),
+        crate::cgroup::Hierarchy::at(host.cgroup_root()),
+        loaded.config,
+        metrics.clone(),
+    )
+    .with_host_lookups(FakeHost::facts())
+    .with_shaper(Box::new(shaper));
+    (agent, metrics)
+}

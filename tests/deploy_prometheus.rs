@@ -12,17 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use regex::Regex;
 
-use qosd::agent::{Agent, Options};
-use qosd::cgroup::Hierarchy;
-use qosd::config;
-use qosd::metrics::Metrics;
-use qosd::net::fake::FakeShaper;
-use qosd::procfs::ProcFs;
-use qosd::testing::FakeHost;
+use qosd::testing::{FakeHost, agent_with_fake_link};
 
 const RULES: &str = "deploy/prometheus/qosd-rules.yml";
 const RULE_TESTS: &str = "deploy/prometheus/qosd-rules.test.yml";
@@ -275,25 +268,7 @@ fn exposition_of_a_real_agent(dir: &Path) -> String {
         "cgroup = \"t0\"\n",
         "cgroup = \"t0\"\nmemory = { baseline = \"64MiB\", burst = \"128MiB\", limit = \"256MiB\" }\n",
     );
-    let loaded = config::parse(&text, &PathBuf::from("t.toml"), &FakeHost::facts()).unwrap();
-    let metrics = Arc::new(Metrics::new().unwrap());
-    let options = Options {
-        config_path: PathBuf::from("t.toml"),
-        dry_run: false,
-        once: false,
-        cleanup: false,
-    };
-    let agent = Agent::new(
-        options,
-        ProcFs::at(host.proc_root()),
-        Hierarchy::at(host.cgroup_root()),
-        loaded.config,
-        metrics.clone(),
-    )
-    .with_host_lookups(FakeHost::facts());
-    let shaper = FakeShaper::default();
-    shaper.kernel.lock().unwrap().add_link("eth0");
-    let mut agent = agent.with_shaper(Box::new(shaper));
+    let (mut agent, metrics) = agent_with_fake_link(&host, &text);
     for tick in 0..3u64 {
         let sent = tick * 1_000_000;
         fs::write(

@@ -4,42 +4,15 @@
 //! as rendered and then as served over HTTP.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use qosd::agent::{Agent, Options};
-use qosd::cgroup::Hierarchy;
-use qosd::config;
 use qosd::metrics::{self, Metrics};
-use qosd::net::fake::FakeShaper;
-use qosd::procfs::ProcFs;
-use qosd::testing::FakeHost;
+use qosd::testing::{FakeHost, agent_with_fake_link};
 
 fn exposition_after_ticks(dir: &std::path::Path) -> Arc<Metrics> {
     let mut host = FakeHost::create(dir, 4).unwrap();
-    let facts = FakeHost::facts();
-    let text = host.config_toml_with_link();
-    let loaded = config::parse(&text, &PathBuf::from("t.toml"), &facts).unwrap();
-    let metrics = Arc::new(Metrics::new().unwrap());
-    let options = Options {
-        config_path: PathBuf::from("t.toml"),
-        dry_run: false,
-        once: false,
-        cleanup: false,
-    };
-    let agent = Agent::new(
-        options,
-        ProcFs::at(host.proc_root()),
-        Hierarchy::at(host.cgroup_root()),
-        loaded.config,
-        metrics.clone(),
-    )
-    .with_host_lookups(FakeHost::facts());
-    // A fake kernel holds the link, so the network families have series too.
-    let shaper = FakeShaper::default();
-    shaper.kernel.lock().unwrap().add_link("eth0");
-    let mut agent = agent.with_shaper(Box::new(shaper));
+    let (mut agent, metrics) = agent_with_fake_link(&host, &host.config_toml_with_link());
     for _ in 0..3 {
         agent.tick();
         host.advance().unwrap();
