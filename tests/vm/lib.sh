@@ -88,6 +88,23 @@ cg_fresh() {
     mkdir "$CG/$1"
 }
 
+# wait_value FILE WANT SECONDS: poll FILE's first line every 100 ms until it
+# reads WANT, for at most SECONDS (whole); prints the seconds it took;
+# non-zero on timeout.
+wait_value() {
+    local file=$1 want=$2 limit_us=$(($3 * 1000000)) start=${EPOCHREALTIME/./} v
+    while :; do
+        v=
+        read -r v <"$file" 2>/dev/null
+        if [[ $v == "$want" ]]; then
+            milli $(((${EPOCHREALTIME/./} - start) / 1000))
+            return 0
+        fi
+        ((${EPOCHREALTIME/./} - start < limit_us)) || return 1
+        fsleep 0.1
+    done
+}
+
 # Kill every process of a cgroup and remove it.
 cg_destroy() {
     local cg=$CG/$1 i _pid

@@ -37,21 +37,6 @@ EOF
 
 cpu_max() { cat "$CG/batch/cpu.max"; }
 
-# wait_cpu_max WANT MILLISECONDS: poll cpu.max every 100 ms; prints the
-# seconds it took, returns non-zero on timeout.
-wait_cpu_max() {
-    local want=$1 limit_us=$(($2 * 1000)) start=${EPOCHREALTIME/./} v
-    while :; do
-        read -r v <"$CG/batch/cpu.max"
-        if [[ $v == "$want" ]]; then
-            milli $(((${EPOCHREALTIME/./} - start) / 1000))
-            return 0
-        fi
-        ((${EPOCHREALTIME/./} - start < limit_us)) || return 1
-        fsleep 0.1
-    done
-}
-
 # check_metric NAME_WITH_LABELS WANT
 check_metric() {
     local got
@@ -79,7 +64,7 @@ main() {
 
     # 1. The initial contract is applied.
     local took
-    if took=$(wait_cpu_max "100000 100000" 10000); then
+    if took=$(wait_value "$CG/batch/cpu.max" "100000 100000" 10); then
         report "1. burst 1.0 applied: cpu.max = 100000 100000 after ${took}s"
     else
         fail "cpu.max is '$(cpu_max)' 10 s after start, want '100000 100000' (burst 1.0)"
@@ -100,7 +85,7 @@ main() {
     write_config 0.5
     cp "$CONFIG" "$OUT/qosd-3-burst05.toml"
     kill -HUP "$QOSD_PID"
-    if took=$(wait_cpu_max "50000 100000" 1000); then
+    if took=$(wait_value "$CG/batch/cpu.max" "50000 100000" 1); then
         report "3. burst 0.5 + SIGHUP: cpu.max = 50000 100000 after ${took}s"
     else
         fail "cpu.max is '$(cpu_max)' one tick (1 s) after reloading burst 0.5, want '50000 100000'"

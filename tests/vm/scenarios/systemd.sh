@@ -101,22 +101,6 @@ prop() { systemctl show -P "$2" "$1"; }
 # A line of `systemctl show` for the report.
 show() { systemctl show -p "$2" "$1" | paste -sd' '; }
 
-# wait_value FILE WANT SECONDS: poll FILE's first line every 100 ms until it
-# reads WANT; prints the seconds it took; non-zero on timeout.
-wait_value() {
-    local file=$1 want=$2 limit_us=$(($3 * 1000000)) start=${EPOCHREALTIME/./} v
-    while :; do
-        v=
-        read -r v <"$file" 2>/dev/null
-        if [[ $v == "$want" ]]; then
-            milli $(((${EPOCHREALTIME/./} - start) / 1000))
-            return 0
-        fi
-        ((${EPOCHREALTIME/./} - start < limit_us)) || return 1
-        fsleep 0.1
-    done
-}
-
 # check_value FILE WANT WHAT: FILE's first line is WANT now.
 check_value() {
     local v=
