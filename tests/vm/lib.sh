@@ -35,6 +35,7 @@ finish() {
         report "RESULT: FAIL ($FAILS failed check(s))"
         echo 1 >"$OUT/status"
     fi
+    echo "$EPOCHREALTIME" >"$OUT/guest-clock-end"
     sync
     exit 0
 }
@@ -51,6 +52,9 @@ require_guest() {
 
 now_us() { echo "${EPOCHREALTIME/./}"; }
 T0=${EPOCHREALTIME/./}
+# The guest's clock at the start and at `finish`, each in a file whose mtime
+# the host stamps with its own clock: tests/vm/run.sh compares the two spans.
+echo "$EPOCHREALTIME" >"$OUT/guest-clock-start" 2>/dev/null
 
 # Sleep without forking: `read -t` on a pipe that never gets data.
 exec {SLEEP_FD}<> <(:)
@@ -511,6 +515,24 @@ rate_between() {
         END {
             if (c == "" || t0 == "" || t1 <= t0) { print "nan"; exit }
             printf "%.0f\n", (u1 - u0) / (t1 - t0)
+        }' "$1"
+}
+
+# median_rate_between CSV COLUMN FROM TO: the median of the per-sample rates
+# (one per sampler interval) in the same window as rate_between. It is the rate
+# held most of the time: a cap or a throttle moves it, while one or two slow
+# samples, when the host starves the emulator for half a second, do not.
+median_rate_between() {
+    awk -F, -v col="$2" -v from="$3" -v to="$4" '
+        NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i; next }
+        $1 >= from && $1 <= to {
+            if (t != "" && $1 > t) r[++n] = ($c - u) / ($1 - t)
+            t = $1; u = $c
+        }
+        END {
+            if (c == "" || n == 0) { print "nan"; exit }
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && r[j - 1] > r[j]; j--) { x = r[j]; r[j] = r[j - 1]; r[j - 1] = x }
+            printf "%.0f\n", (n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
         }' "$1"
 }
 

@@ -26,6 +26,9 @@
 #   VM_*, QOSD_*   every such variable is passed on to the scenario.
 #   TIMELINE_CHART the chart renderer (default:
 #                  target/release/examples/timeline_chart)
+#   TSC_KHZ        the host TSC rate probe (default:
+#                  target/release/examples/tsc_khz; see guest_clock_args)
+#   VM_KERNEL_ARGS more guest kernel arguments (e.g. loglevel=7)
 #
 # A scenario that writes timeline.csv (tests/vm/lib.sh's timeline_*) gets it
 # charted as timeline.png beside it; a chart that cannot be drawn is
@@ -230,6 +233,45 @@ render_timeline() {
     return 0
 }
 
+# guest_clock_args: "tsc_early_khz=N" with the host's TSC rate, or nothing
+# (and a warning) where it cannot be known. Under TCG the guest's TSC is the
+# host's, but the guest calibrates its rate at boot against the emulated PIT
+# or HPET, and a vCPU preempted by a busy host during that window gets a wrong
+# rate: every clock in the guest then runs fast or slow for the whole run
+# (seen: 120 s of guest time in a 41 s VM run). With the rate given, the guest
+# does not calibrate; its later refinement only adopts a rate within 1%.
+guest_clock_args() {
+    local flags khz
+    flags=$(grep -m1 '^flags' /proc/cpuinfo)
+    if [[ " $flags " != *" constant_tsc "* || " $flags " != *" nonstop_tsc "* ]]; then
+        log "warning: the host's TSC is not constant: the guest calibrates its own clock" >&2
+        return 0
+    fi
+    if [[ ! -x $TSC_KHZ ]] || ! khz=$("$TSC_KHZ"); then
+        log "warning: no host TSC rate from $TSC_KHZ (cargo build --release --examples): the guest calibrates its own clock" >&2
+        return 0
+    fi
+    echo "tsc_early_khz=$khz"
+}
+
+# check_guest_clock SCENARIO OUT: fails when the guest's clock ran at another
+# rate than the host's during the scenario, and every rate and delay it
+# measured is void. tests/vm/lib.sh writes the guest's time into
+# guest-clock-start and guest-clock-end on the 9p share, and the host stamps
+# each file's mtime with its own clock as it is written. Allowed: 2% and
+# 0.5 s (the 9p writes' own latency).
+check_guest_clock() {
+    local scenario=$1 out=$2 start=$2/guest-clock-start end=$2/guest-clock-end spans
+    [[ -s $start && -s $end ]] || return 0
+    spans=$(awk -v hs="$(stat -c %.9Y "$start")" -v he="$(stat -c %.9Y "$end")" \
+        'NR == 1 { gs = $1 } NR == 2 { printf "%.2f %.2f", $1 - gs, he - hs }' "$start" "$end")
+    if ! awk -v g="${spans% *}" -v h="${spans#* }" 'BEGIN { d = g - h; exit !((d < 0 ? -d : d) <= 0.02 * h + 0.5) }'; then
+        echo "vm: FAIL: $scenario: the guest's clock counted ${spans% *} s while the host's counted ${spans#* } s: its timings are void" >&2
+        return 1
+    fi
+    log "$scenario: guest clock ${spans% *} s, host clock ${spans#* } s"
+}
+
 # Boot one VM for one scenario. Returns non-zero if the scenario failed.
 run_scenario() {
     local scenario=$1
@@ -257,7 +299,8 @@ run_scenario() {
         # edd=off: the kernel's real-mode probe of BIOS disk data (only for
         # /sys/firmware/edd) once hung a boot at "Probing EDD" until the
         # timeout; nothing here needs it.
-        -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 tsc=reliable edd=off"
+        # tsc_early_khz: see guest_clock_args.
+        -append "console=ttyS0 panic=-1 mitigations=off loglevel=4 tsc=reliable edd=off $GUEST_CLOCK_ARGS ${VM_KERNEL_ARGS:-}"
         # The host's / read-only: the guest chroots into it.
         -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
         -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
@@ -293,6 +336,7 @@ run_scenario() {
         return 1
     fi
     log "$scenario: VM ran ${took}s (host load $(cut -d' ' -f1-3 /proc/loadavg))"
+    check_guest_clock "$scenario" "$out" || return 1
     render_timeline "$scenario" "$out"
 
     if [[ -f $out/report.txt ]]; then
@@ -328,6 +372,9 @@ main() {
     QOSD_BIN=$(abs_path "${QOSD_BIN:-target/release/qosd}")
     WAKEUP_PROBE=$(abs_path "${WAKEUP_PROBE:-target/release/examples/wakeup_probe}")
     TIMELINE_CHART=$(abs_path "${TIMELINE_CHART:-target/release/examples/timeline_chart}")
+    TSC_KHZ=$(abs_path "${TSC_KHZ:-target/release/examples/tsc_khz}")
+    GUEST_CLOCK_ARGS=$(guest_clock_args)
+    [[ -z $GUEST_CLOCK_ARGS ]] || log "guest clock: $GUEST_CLOCK_ARGS (the host's TSC rate)"
 
     local pkg
     pkg=$(kernel_package)

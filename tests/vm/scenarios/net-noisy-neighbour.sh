@@ -47,7 +47,9 @@
 # in wire bits, hold with that much to spare.
 #
 # Checks (with qosd): api >= 90% of its baseline in phase 2; bulk alone >= 85%
-# of capacity; ctr >= 90% of its baseline beside bulk and qosd's ctr transmit
+# of capacity, as the median of its 250 ms samples (a cap by the shaper moves
+# the median; a few slow samples, when the host starves the emulator, move
+# only the mean: one CI run's mean was 83%, where other runs gave 92-95%); ctr >= 90% of its baseline beside bulk and qosd's ctr transmit
 # counter rose; the qdisc and the nft table are each restored within 2 ticks
 # plus the repair's own tc or nft run (0.2-0.8 s under TCG): 3 s at a 1 s
 # tick, measured from the deletion to the first poll that sees it back (one
@@ -367,6 +369,7 @@ run_way() {
 
     # Analysis, from the timeline.
     R[$way.alone_bulk]=$(rate_between "$csv" bulk "$(add_time "$t_alone" $SETTLE_S)" "$t_api")
+    R[$way.alone_bulk_median]=$(median_rate_between "$csv" bulk "$(add_time "$t_alone" $SETTLE_S)" "$t_api")
     R[$way.alone_link]=$(rate_between "$csv" link "$(add_time "$t_alone" $SETTLE_S)" "$t_api")
     R[$way.react]=$(time_to_rate "$csv" api "$t_api" "$(pct_mbit $API_MBIT 90)")
     R[$way.both_api]=$(rate_between "$csv" api "$t_both" "$t_both_end")
@@ -420,6 +423,7 @@ print_report() {
     report "$(row7 '' api bulk api bulk api bulk)"
     report "$(printf -- '-%.0s' {1..86})"
     report "$(row7 '1 bulk alone' - "$(vm none alone_bulk)" - "$(vm static alone_bulk)" - "$(vm qosd alone_bulk)")"
+    report "$(row7 '  median of 250 ms samples' - "$(vm none alone_bulk_median)" - "$(vm static alone_bulk_median)" - "$(vm qosd alone_bulk_median)")"
     report "$(row7 '2 both (steady)' "$(vm none both_api)" "$(vm none both_bulk)" \
         "$(vm static both_api)" "$(vm static both_bulk)" "$(vm qosd both_api)" "$(vm qosd both_bulk)")"
     report "$(row7 '3 api stopped' - "$(vm none after_bulk)" - "$(vm static after_bulk)" - "$(vm qosd after_bulk)")"
@@ -483,8 +487,8 @@ check_way() {
     local -a bad=()
     ge "$(v "$way" both_api)" "$(pct_mbit $API_MBIT 90)" ||
         bad+=("phase 2: api got $(vm "$way" both_api) Mbit/s beside bulk (want >= 90% of its baseline: $(mbit "$(pct_mbit $API_MBIT 90)"))")
-    ge "$(v "$way" alone_bulk)" "$(pct_mbit $CAP_MBIT 85)" ||
-        bad+=("phase 1: bulk alone got $(vm "$way" alone_bulk) Mbit/s (want >= 85% of capacity: $(mbit "$(pct_mbit $CAP_MBIT 85)"))")
+    ge "$(v "$way" alone_bulk_median)" "$(pct_mbit $CAP_MBIT 85)" ||
+        bad+=("phase 1: bulk alone got a median of $(vm "$way" alone_bulk_median) Mbit/s over its 250 ms samples, mean $(vm "$way" alone_bulk) (want a median >= 85% of capacity: $(mbit "$(pct_mbit $CAP_MBIT 85)"))")
     ge "$(v "$way" ctr_ctr)" "$(pct_mbit $CTR_MBIT 90)" ||
         bad+=("phase 4: ctr got $(vm "$way" ctr_ctr) Mbit/s beside bulk (want >= 90% of its baseline: $(mbit "$(pct_mbit $CTR_MBIT 90)"))")
     for msg in "${bad[@]}"; do
