@@ -1,7 +1,8 @@
 //! Writes the files the Debian package ships beside the binary, from the
 //! command line's definition (`qosd::cli`), so that they never drift from it:
 //!
-//! - `OUT/man/qosd.1` and one page per subcommand (`qosd-run.1`, ...);
+//! - `OUT/man/qosd.8` and one page per subcommand (`qosd-run.8`, ...), in
+//!   section 8 (system administration: a daemon, and commands run as root);
 //! - `OUT/completions/qosd.bash`, `_qosd` (zsh) and `qosd.fish`.
 //!
 //! Usage: `cargo run --release --example package_assets -- OUT`
@@ -45,7 +46,7 @@ fn write_assets(out: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
         }
     }
 
-    // qosd.1, then qosd-run.1, qosd-check.1, ... (no page for `help`), as
+    // qosd.8, then qosd-run.8, qosd-check.8, ... (no page for `help`), as
     // clap_mangen::generate_to makes them, but with every footer naming the
     // version (a subcommand has none of its own, so its page would show only
     // its name).
@@ -55,6 +56,7 @@ fn write_assets(out: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     for page in pages(command) {
         let page = clap_mangen::Man::new(page)
+            .section("8")
             .source(source.clone())
             .manual("qosd manual");
         written.push(page.generate_to(&man)?);

@@ -46,7 +46,10 @@ fn main() -> ExitCode {
     std::thread::sleep(WINDOW);
     let (end_cycles, end) = paired_reading();
     let seconds = (end - start).as_secs_f64();
-    println!("{:.0}", (end_cycles - start_cycles) as f64 / seconds / 1000.0);
+    println!(
+        "{:.0}",
+        (end_cycles - start_cycles) as f64 / seconds / 1000.0
+    );
     ExitCode::SUCCESS
 }
 

@@ -39,6 +39,11 @@ pub struct Claim {
     pub weight: f64,
     /// Measured over the last tick.
     pub usage: f64,
+    /// Measured over the tick's latest half, when the agent probed at its
+    /// middle: whether the tenant is active *now*. A tenant that stopped
+    /// early in the tick still shows usage over the whole of it, and would
+    /// keep its baseline held free for a tick more.
+    pub recent_usage: Option<f64>,
     /// The limit in force during that tick, if any.
     pub limit: Option<f64>,
     /// Share of the tick the tenant stalled waiting for the resource (PSI
@@ -123,10 +128,13 @@ fn is_at_limit(claim: &Claim) -> bool {
 
 /// A tenant at its limit is active even when the limit is tiny: otherwise a
 /// tenant held at a baseline below the noise floor could never ask for more.
+/// Judged on the latest usage the agent has: the tick's second half when it
+/// probed, or the whole tick.
 fn is_active(claim: &Claim, capacity: f64) -> bool {
     let floor =
         (ACTIVE_BASELINE_FRACTION * claim.baseline).max(ACTIVE_CAPACITY_FRACTION * capacity);
-    claim.usage > floor || (claim.usage > 0.0 && is_at_limit(claim))
+    let usage = claim.recent_usage.unwrap_or(claim.usage);
+    usage > floor || (usage > 0.0 && is_at_limit(claim))
 }
 
 fn is_contended(resource: Resource, busy: f64, was_contended: bool) -> bool {
@@ -285,6 +293,7 @@ mod tests {
             burst,
             weight: baseline,
             usage,
+            recent_usage: None,
             limit,
             stall: 0.0,
         }
@@ -410,6 +419,41 @@ mod tests {
         assert!(allocation.limits[0] > 0.25, "{:?}", allocation.limits);
     }
 
+    /// The disk-iops scenario's phase 3: db stopped early in the tick, so
+    /// its usage over the tick is still a fifth of its rate and it stalled
+    /// while it ran. Judged on the whole tick it holds its baseline free for
+    /// one tick more; judged on the tick's second half it has stopped, and
+    /// backup gets the device at once.
+    #[test]
+    fn a_tenant_idle_in_the_latest_half_tick_holds_no_baseline() {
+        let disk = Resource {
+            capacity: 2300.0,
+            threshold: 0.9,
+            measured: 1580.0,
+        };
+        let stopped_db = Claim {
+            stall: 0.2,
+            ..claim(1000.0, 2300.0, 180.0, Some(900.0))
+        };
+        let backup = claim(500.0, 2300.0, 1400.0, Some(1400.0));
+        let whole_tick = allocate(disk, &[stopped_db, backup], true);
+        assert_eq!(whole_tick.limits[1], 1300.0, "db's baseline held free");
+
+        let stopped_db = Claim {
+            recent_usage: Some(0.0),
+            ..stopped_db
+        };
+        let latest_half = allocate(disk, &[stopped_db, backup], true);
+        assert_eq!(latest_half.limits[1], 2300.0, "{latest_half:?}");
+
+        let busy_db = Claim {
+            recent_usage: Some(360.0),
+            ..stopped_db
+        };
+        let still_busy = allocate(disk, &[busy_db, backup], true);
+        assert_eq!(still_busy.limits[1], 1300.0, "a db busy now keeps it");
+    }
+
     #[test]
     fn water_fill_gives_capped_leftovers_to_others() {
         let given = water_fill(10.0, &[1.0, 100.0, 100.0], &[1.0, 1.0, 2.0]);
@@ -454,14 +498,16 @@ mod tests {
             0.01..5.0f64,
             0.0..8.0f64,
             proptest::option::of(0.0..1.0f64),
+            proptest::option::of(0.0..8.0f64),
         )
-            .prop_map(|(baseline, extra, weight, usage, limit_at)| {
+            .prop_map(|(baseline, extra, weight, usage, limit_at, recent_usage)| {
                 let burst = baseline + extra + 0.01;
                 Claim {
                     baseline,
                     burst,
                     weight,
                     usage,
+                    recent_usage,
                     limit: limit_at.map(|f| baseline + f * (burst - baseline)),
                     stall: 0.0,
                 }

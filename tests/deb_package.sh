@@ -5,7 +5,7 @@
 #   - `qosd check --config /etc/qosd/qosd.toml` passes on the shipped file;
 #   - `qosd --version` prints Cargo.toml's version;
 #   - `dpkg -L qosd` lists the man pages and the bash, zsh and fish completions,
-#     and the pages are where man looks (/usr/share/man/man1/qosd.1.gz), gzipped
+#     and the pages are where man looks (/usr/share/man/man8/qosd.8.gz), gzipped
 #     roff; the bash completion registers `complete -F _qosd qosd`;
 #   - /etc/qosd/qosd.toml is a conffile (dpkg-query ${Conffiles});
 #   - the unit file is installed as shipped, and neither enabled nor started;
@@ -132,8 +132,8 @@ log "qosd --version: $out"
 # The files, as dpkg knows them.
 listed=$(in_root dpkg -L qosd)
 for path in /usr/bin/qosd /etc/qosd/qosd.toml /usr/lib/systemd/system/qosd.service \
-    /usr/share/man/man1/qosd.1.gz /usr/share/man/man1/qosd-run.1.gz /usr/share/man/man1/qosd-check.1.gz \
-    /usr/share/man/man1/qosd-status.1.gz /usr/share/man/man1/qosd-calibrate.1.gz \
+    /usr/share/man/man8/qosd.8.gz /usr/share/man/man8/qosd-run.8.gz /usr/share/man/man8/qosd-check.8.gz \
+    /usr/share/man/man8/qosd-status.8.gz /usr/share/man/man8/qosd-calibrate.8.gz \
     /usr/share/bash-completion/completions/qosd /usr/share/zsh/vendor-completions/_qosd \
     /usr/share/fish/vendor_completions.d/qosd.fish /usr/share/doc/qosd/README.md; do
     grep -qxF "$path" <<<"$listed" || fail "dpkg -L qosd does not list $path"
@@ -141,11 +141,11 @@ for path in /usr/bin/qosd /etc/qosd/qosd.toml /usr/lib/systemd/system/qosd.servi
 done
 log "dpkg -L: binary, config, unit, 5 man pages, 3 completions, README"
 
-# What `man -w qosd` finds (minbase has no man-db): man1/qosd.1.gz, gzipped
-# roff of section 1.
+# What `man -w qosd` finds (minbase has no man-db): man8/qosd.8.gz, gzipped
+# roff of section 8 (a daemon, and commands run as root).
 for page in qosd qosd-run qosd-check qosd-status qosd-calibrate; do
-    in_root sh -c "zcat /usr/share/man/man1/$page.1.gz | grep -q '^\\.TH $page 1 '" ||
-        fail "/usr/share/man/man1/$page.1.gz is not a gzipped section 1 page named $page"
+    in_root sh -c "zcat /usr/share/man/man8/$page.8.gz | grep -q '^\\.TH $page 8 '" ||
+        fail "/usr/share/man/man8/$page.8.gz is not a gzipped section 8 page named $page"
 done
 # The bash completion, sourced, registers itself for qosd.
 out=$(in_root bash -c 'source /usr/share/bash-completion/completions/qosd && complete -p qosd')

@@ -152,10 +152,10 @@ impl Agent {
             .map(|&(slot, contract)| {
                 io_claim(
                     &self.tenants[tenants[slot]],
-                    device,
-                    dimension,
+                    (device, dimension),
                     contract,
                     rates,
+                    self.recent_rates.as_ref(),
                 )
             })
             .collect();
@@ -311,20 +311,22 @@ fn disk_contract(
 
 fn io_claim(
     state: &TenantState,
-    device: DeviceNumber,
-    dimension: IoDimension,
+    (device, dimension): (DeviceNumber, IoDimension),
     contract: Contract<f64>,
     rates: &Rates,
+    recent: Option<&Rates>,
 ) -> Claim {
     let measured = rates.tenants.get(&state.tenant.name);
-    let usage = measured
-        .and_then(|r| r.io.get(&device))
-        .map_or(0.0, |io| *io.per_second.get(dimension));
+    let usage = |rates: &Rates| {
+        let io = rates.tenants.get(&state.tenant.name)?.io.get(&device);
+        Some(io.map_or(0.0, |io| *io.per_second.get(dimension)))
+    };
     Claim {
         baseline: contract.baseline,
         burst: contract.burst,
         weight: contract.weight,
-        usage,
+        usage: usage(rates).unwrap_or(0.0),
+        recent_usage: recent.and_then(usage),
         limit: state.disk_limits.get(&(device, dimension)).copied(),
         stall: measured.map_or(0.0, |r| r.io_stall_fraction(rates.elapsed)),
     }

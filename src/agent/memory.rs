@@ -4,6 +4,8 @@
 //! nothing here moves with the load: qosd writes the knobs, puts them back
 //! when changed, and reports usage, boundary events and pressure.
 
+use std::time::Instant;
+
 use super::{Agent, TenantState};
 use crate::cgroup::memory::{self, MemoryLimit, page_aligned};
 use crate::cgroup::pressure::{self, PressureResource};
@@ -19,6 +21,11 @@ pub(super) struct MemorySeen {
     events: memory::MemoryEvents,
     stall_some_usec: u64,
     stall_full_usec: u64,
+    /// When they were read; `None` before the first read.
+    read_at: Option<Instant>,
+    /// The share of the time between the last two reads in which some of
+    /// the group's tasks stalled on memory (`qosd status`'s pressure).
+    pub(super) stall_fraction: Option<f64>,
 }
 
 /// The knobs that hold `contract`. Whole pages, as the kernel keeps them,
@@ -155,6 +162,7 @@ fn observe(
         counter.inc_by(now.saturating_sub(then) as f64);
     }
     let stall = pressure::read(group, PressureResource::Memory)?;
+    let read_at = Instant::now();
     let full = stall.full.map_or(0, |line| line.total_usec);
     let stalls = [
         ("some", stall.some.total_usec, before.stall_some_usec),
@@ -166,10 +174,17 @@ fn observe(
             .with_label_values(&[tenant, "memory", kind]);
         counter.inc_by(now.saturating_sub(then) as f64 / 1e6);
     }
+    let stalled_usec = stall.some.total_usec.saturating_sub(before.stall_some_usec);
+    let stall_fraction = before.read_at.map(|then| {
+        let elapsed_usec = read_at.duration_since(then).as_micros().max(1) as f64;
+        (stalled_usec as f64 / elapsed_usec).min(1.0)
+    });
     Ok(MemorySeen {
         events,
         stall_some_usec: stall.some.total_usec,
         stall_full_usec: full,
+        read_at: Some(read_at),
+        stall_fraction,
     })
 }
 

@@ -130,8 +130,8 @@ pub fn raise_open_files_limit() {
 /// `facts` with the host's MemTotal, if /proc/meminfo can tell it (memory
 /// baselines are then checked against it).
 pub fn with_memory_total(facts: HostFacts, proc: &ProcFs) -> HostFacts {
-    match proc.read_memory_total() {
-        Ok(bytes) => facts.with_memory_total(bytes),
+    match proc.read_memory() {
+        Ok(memory) => facts.with_memory_total(memory.total),
         Err(error) => {
             warn!("memory baselines are not checked against the host's memory: {error}");
             facts
@@ -175,8 +175,12 @@ pub struct Agent {
     metrics: Arc<Metrics>,
     enforcer: Enforcer,
     previous: Option<Snapshot>,
+    /// Taken by `probe` halfway between two ticks.
+    midpoint: Option<Snapshot>,
     /// From the last two snapshots.
     rates: Option<Rates>,
+    /// From the midpoint to the latest snapshot: who is active now.
+    recent_rates: Option<Rates>,
     /// From the latest snapshot.
     online_cpus: f64,
     cpu_contended: bool,
@@ -218,7 +222,9 @@ impl Agent {
             metrics,
             enforcer,
             previous: None,
+            midpoint: None,
             rates: None,
+            recent_rates: None,
             online_cpus: 0.0,
             cpu_contended: false,
             disk_contended: HashMap::new(),
@@ -239,7 +245,7 @@ impl Agent {
         mut signals: Signals,
         status: Option<status::StatusSocket>,
     ) -> anyhow::Result<()> {
-        let mut ticker = new_ticker(self.config.agent.interval);
+        let (mut ticker, mut prober) = new_tickers(self.config.agent.interval);
         notify(&[NotifyState::Ready]);
         info!(
             "qosd running: {} tenants, tick {:?}, metrics on http://{}/metrics",
@@ -255,11 +261,12 @@ impl Agent {
                     // and systemd restarts us.
                     notify(&[NotifyState::Watchdog]);
                 }
+                _ = prober.tick() => self.probe(),
                 _ = signals.hangup.recv() => {
                     let interval = self.config.agent.interval;
                     self.reload();
                     if self.config.agent.interval != interval {
-                        ticker = new_ticker(self.config.agent.interval);
+                        (ticker, prober) = new_tickers(self.config.agent.interval);
                     }
                 }
                 client = async {
@@ -413,6 +420,11 @@ impl Agent {
         self.online_cpus = f64::from(snapshot.host_cpu.online_cpus);
         // The first snapshot gives no rates. Deciding on zero usage would
         // release every clamp for a tick after each restart, so wait.
+        self.recent_rates = self
+            .midpoint
+            .take()
+            .map(|midpoint| sample::rates(&midpoint, &snapshot))
+            .filter(|recent| recent.elapsed >= self.config.agent.interval / 4);
         if let Some(earlier) = self.previous.replace(snapshot) {
             let later = self.previous.as_ref().unwrap_or(&earlier);
             self.rates = Some(sample::rates(&earlier, later));
@@ -431,11 +443,21 @@ impl Agent {
         self.last_tick = Some(Instant::now());
     }
 
-    /// Reads the host and the ready tenants; `None` when the host itself
-    /// cannot be read (the tick is skipped).
-    fn sample(&mut self) -> Option<Snapshot> {
-        let readable: Vec<Wanted> = self
-            .tenants
+    /// Reads the tenants' usage halfway between two ticks, so that the next
+    /// tick can tell who is active now from who was active early in the
+    /// tick: a tenant that stopped is then released within a tick and a
+    /// half, not two. Decides and writes nothing; a group that cannot be
+    /// read is reported by the tick.
+    pub fn probe(&mut self) {
+        let readable = self.readable_tenants();
+        let disks = !self.config.host.disks.is_empty();
+        self.midpoint = sample::take(&self.proc, &readable, disks)
+            .ok()
+            .map(|(snapshot, _)| snapshot);
+    }
+
+    fn readable_tenants(&self) -> Vec<Wanted> {
+        self.tenants
             .iter()
             .filter(|t| t.ready)
             .map(|t| Wanted {
@@ -443,7 +465,13 @@ impl Agent {
                 group: t.group.clone(),
                 io: !t.tenant.disk.is_empty(),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Reads the host and the ready tenants; `None` when the host itself
+    /// cannot be read (the tick is skipped).
+    fn sample(&mut self) -> Option<Snapshot> {
+        let readable = self.readable_tenants();
         let disks = !self.config.host.disks.is_empty();
         match sample::take(&self.proc, &readable, disks) {
             Ok((snapshot, unreadable)) => {
@@ -602,7 +630,10 @@ impl Agent {
             .collect();
         let claims: Vec<Claim> = controlled
             .iter()
-            .map(|&(i, contract)| cpu_claim(&self.tenants[i], contract, rates))
+            .map(|&(i, contract)| {
+                let recent = self.recent_rates.as_ref();
+                cpu_claim(&self.tenants[i], contract, rates, recent)
+            })
             .collect();
         let resource = Resource {
             capacity,
@@ -804,13 +835,20 @@ fn export_disks(state: &TenantState, tenant: &TenantRates, elapsed: Duration) {
     }
 }
 
-fn cpu_claim(state: &TenantState, contract: Contract<Cores>, rates: &Rates) -> Claim {
+fn cpu_claim(
+    state: &TenantState,
+    contract: Contract<Cores>,
+    rates: &Rates,
+    recent: Option<&Rates>,
+) -> Claim {
+    let usage = |rates: &Rates| rates.tenants.get(&state.tenant.name).map(|r| r.cpu_cores);
     let measured = rates.tenants.get(&state.tenant.name);
     Claim {
         baseline: contract.baseline.get(),
         burst: contract.burst.get(),
         weight: contract.weight,
-        usage: measured.map_or(0.0, |r| r.cpu_cores),
+        usage: usage(rates).unwrap_or(0.0),
+        recent_usage: recent.and_then(usage),
         limit: state.cpu_limit,
         stall: measured.map_or(0.0, |r| r.cpu_stall_fraction(rates.elapsed)),
     }
@@ -916,12 +954,16 @@ fn keep_restart_only_settings(running: &Config, new: &mut Config) {
 }
 
 /// The first tick comes one interval from now: the caller has just ticked.
-fn new_ticker(interval: Duration) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    // After a slow tick, carry on at the normal pace rather than catching up
-    // with a burst of ticks whose rates would be meaningless.
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker
+/// The tick, and the probe halfway between two ticks (`Agent::probe`).
+fn new_tickers(interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
+    let every = |first: Duration| {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+        // After a slow tick, carry on at the normal pace rather than catching
+        // up with a burst of ticks whose rates would be meaningless.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    };
+    (every(interval), every(interval / 2))
 }
 
 /// Tells systemd; a no-op when not run by systemd (NOTIFY_SOCKET unset).
@@ -1236,6 +1278,40 @@ mod tests {
         assert!(!path.exists(), "removed when the agent stops");
     }
 
+    /// The probe halfway through a tick gives the tick each tenant's usage
+    /// over its latest part: t1's counters stopped after the probe, so it
+    /// used CPU over the tick but none since the probe. A probe too close
+    /// to the tick (under a quarter of the interval) is not used.
+    #[test]
+    fn the_probe_gives_the_tick_the_usage_since_the_middle_of_the_tick() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut host, mut agent) = agent_over(dir.path(), 2);
+        let text = host
+            .config_toml()
+            .replace("interval = \"1s\"", "interval = \"250ms\"");
+        reconfigure(&mut agent, &text);
+        agent.tick();
+        host.advance().unwrap();
+        agent.probe();
+        let t1_usage = std::fs::read_to_string(host.tenant_dir(1).join("cpu.stat")).unwrap();
+        host.advance().unwrap();
+        std::fs::write(host.tenant_dir(1).join("cpu.stat"), t1_usage).unwrap();
+        std::thread::sleep(Duration::from_millis(70));
+        agent.tick();
+        let cores = |rates: &Rates, tenant: &str| rates.tenants[tenant].cpu_cores;
+        let (whole, recent) = (
+            agent.rates.as_ref().unwrap(),
+            agent.recent_rates.as_ref().unwrap(),
+        );
+        assert!(cores(whole, "t1") > 0.0 && cores(recent, "t0") > 0.0);
+        assert_eq!(cores(recent, "t1"), 0.0, "t1 stopped after the probe");
+
+        host.advance().unwrap();
+        agent.probe();
+        agent.tick();
+        assert!(agent.recent_rates.is_none(), "a probe just before the tick");
+    }
+
     /// Without the proc connector (a test calls `tick` and never starts the
     /// listener), /proc is rescanned every second tick, and a matching
     /// process is moved at the first.
@@ -1368,6 +1444,69 @@ mod tests {
         assert!(agent.metrics.drift_corrections.get() >= 1);
         let usage = agent.metrics.memory_usage_bytes.with_label_values(&["t0"]);
         assert_eq!(usage.get(), 5000.0);
+    }
+
+    /// Memory in `qosd status`: a header row with the memory left for
+    /// tenants and what is not available, contended above the threshold,
+    /// and each contract's pressure from the stall between two reads.
+    #[test]
+    fn the_status_report_shows_host_memory_and_memory_pressure() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, mut agent) = agent_over(dir.path(), 2);
+        let contract = "cgroup = \"t0\"\nmemory = { baseline = \"300MiB\", burst = \"900MiB\" }\n";
+        reconfigure(
+            &mut agent,
+            &host.config_toml().replace("cgroup = \"t0\"\n", contract),
+        );
+        let meminfo = |available_mib: u64| {
+            let text = format!(
+                "MemTotal: 4194304 kB\nMemAvailable: {} kB\n",
+                available_mib * 1024
+            );
+            std::fs::write(host.proc_root().join("meminfo"), text).unwrap();
+        };
+        let stalled = |total_usec: u64| {
+            let line =
+                |kind| format!("{kind} avg10=0.00 avg60=0.00 avg300=0.00 total={total_usec}\n");
+            let text = line("some") + &line("full");
+            std::fs::write(host.tenant_dir(0).join("memory.pressure"), text).unwrap();
+        };
+        let memory_rows = |agent: &Agent| {
+            let report = agent.status_report();
+            let host_row = report
+                .resources
+                .into_iter()
+                .find(|row| row.resource == "memory");
+            let tenant_row = report
+                .tenants
+                .into_iter()
+                .find(|row| row.resource == "memory");
+            (host_row.unwrap(), tenant_row.unwrap())
+        };
+        meminfo(1024);
+        agent.tick();
+        let (memory, t0) = memory_rows(&agent);
+        assert_eq!(
+            memory.capacity,
+            (4096.0 - 256.0) * 1048576.0,
+            "less the default reserve"
+        );
+        assert_eq!(memory.used, Some(3072.0 * 1048576.0));
+        assert!(!memory.contended, "3 GiB of 3.75 is 80%, under 90%");
+        assert_eq!(t0.pressure, None, "one read is no interval");
+
+        agent.tick();
+        assert_eq!(memory_rows(&agent).1.pressure, Some(0.0));
+        stalled(5_000_000);
+        meminfo(256);
+        agent.tick();
+        let (memory, t0) = memory_rows(&agent);
+        assert!(memory.contended, "3.75 GiB of 3.75 used");
+        assert_eq!(
+            t0.pressure,
+            Some(1.0),
+            "5 s stalled in a tick of microseconds"
+        );
     }
 
     #[test]

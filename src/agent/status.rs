@@ -34,6 +34,7 @@ impl Agent {
             });
             resources.extend(self.disk_resources(rates));
         }
+        resources.extend(self.memory_resource());
         resources.extend(self.link_resources());
         for state in self.tenants.iter().filter(|state| state.ready) {
             let tenant = &state.tenant;
@@ -54,7 +55,7 @@ impl Agent {
                     (contract.baseline as f64, contract.burst as f64),
                     usage,
                     Some(contract.burst as f64),
-                    (false, None),
+                    (false, state.memory_seen.stall_fraction),
                 ));
             }
             tenants.extend(self.net_rows(tenant));
@@ -68,6 +69,35 @@ impl Agent {
             resources,
             tenants,
         }
+    }
+
+    /// The memory left for tenants (MemTotal less `host.reserved_memory`)
+    /// and what is not available (MemTotal less MemAvailable), read when
+    /// asked; only when some tenant has a memory contract.
+    fn memory_resource(&self) -> Option<ResourceRow> {
+        let contracts = self
+            .tenants
+            .iter()
+            .any(|state| state.tenant.memory.is_some());
+        let host = match self.proc.read_memory() {
+            Ok(host) if contracts => host,
+            Ok(_) => return None,
+            Err(error) => {
+                debug!("no memory row in the status report: {error}");
+                return None;
+            }
+        };
+        let capacity = host.total.saturating_sub(self.config.host.reserved_memory) as f64;
+        let used = host.used() as f64;
+        Some(ResourceRow {
+            resource: "memory".into(),
+            device: String::new(),
+            dimension: String::new(),
+            unit: Unit::Bytes,
+            capacity,
+            used: Some(used),
+            contended: used >= self.config.host.contention_threshold * capacity,
+        })
     }
 
     fn disk_resources(&self, rates: &Rates) -> Vec<ResourceRow> {

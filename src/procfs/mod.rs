@@ -79,6 +79,22 @@ pub struct NetDevStats {
     pub transmit_drops: u64,
 }
 
+/// The host's memory from /proc/meminfo, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostMemory {
+    pub total: u64,
+    /// What the kernel estimates it can give without swapping: free memory
+    /// plus the page cache and slab it can reclaim.
+    pub available: u64,
+}
+
+impl HostMemory {
+    /// Memory not available: what processes hold that cannot be reclaimed.
+    pub fn used(&self) -> u64 {
+        self.total.saturating_sub(self.available)
+    }
+}
+
 /// Cumulative counters of one block device in /proc/diskstats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DiskStats {
@@ -202,11 +218,11 @@ impl ProcFs {
 }
 
 impl ProcFs {
-    /// MemTotal from /proc/meminfo, in bytes.
-    pub fn read_memory_total(&self) -> Result<u64, ProcError> {
+    /// MemTotal and MemAvailable from /proc/meminfo.
+    pub fn read_memory(&self) -> Result<HostMemory, ProcError> {
         let path = self.root.join(MEMINFO);
         let text = read(&path)?;
-        parse_memory_total(&text).map_err(|reason| ProcError::Parse { path, reason })
+        parse_meminfo(&text).map_err(|reason| ProcError::Parse { path, reason })
     }
 }
 
@@ -234,17 +250,24 @@ fn from_cgroup(path: PathBuf, error: CgroupError) -> ProcError {
     ProcError::Parse { path, reason }
 }
 
-/// The `MemTotal:    16318012 kB` line (the kernel's "kB" is KiB).
-fn parse_memory_total(text: &str) -> Result<u64, String> {
-    let line = text
+fn parse_meminfo(text: &str) -> Result<HostMemory, String> {
+    Ok(HostMemory {
+        total: meminfo_bytes(text, "MemTotal")?,
+        available: meminfo_bytes(text, "MemAvailable")?,
+    })
+}
+
+/// A `MemTotal:    16318012 kB` line's value (the kernel's "kB" is KiB).
+fn meminfo_bytes(text: &str, key: &str) -> Result<u64, String> {
+    let value = text
         .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))
-        .ok_or("no MemTotal line")?;
-    let kibibytes = line
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .ok_or_else(|| format!("no {key} line"))?;
+    let kibibytes = value
         .trim()
         .strip_suffix("kB")
         .and_then(|number| number.trim().parse::<u64>().ok())
-        .ok_or_else(|| format!("MemTotal is not a number of kB: {line:?}"))?;
+        .ok_or_else(|| format!("{key} is not a number of kB: {value:?}"))?;
     Ok(kibibytes * 1024)
 }
 
@@ -401,12 +424,18 @@ Inter-|   Receive                                                |  Transmit
 ";
 
     #[test]
-    fn memory_total_comes_from_meminfo_in_bytes() {
-        let meminfo = "MemTotal:        1004128 kB\nMemFree:          700000 kB\n";
-        assert_eq!(parse_memory_total(meminfo), Ok(1004128 * 1024));
-        assert!(parse_memory_total("MemFree: 1 kB\n").is_err());
+    fn memory_comes_from_meminfo_in_bytes() {
+        let meminfo = "MemTotal:        1004128 kB\nMemFree:          700000 kB\nMemAvailable:     800000 kB\n";
+        let memory = parse_meminfo(meminfo).unwrap();
+        assert_eq!(memory.total, 1004128 * 1024);
+        assert_eq!(memory.available, 800000 * 1024);
+        assert_eq!(memory.used(), 204128 * 1024);
+        assert_eq!(
+            parse_meminfo("MemTotal: 1 kB\nMemFree: 1 kB\n").unwrap_err(),
+            "no MemAvailable line"
+        );
         assert!(
-            parse_memory_total("MemTotal: lots\n")
+            parse_meminfo("MemTotal: lots\nMemAvailable: 1 kB\n")
                 .unwrap_err()
                 .contains("lots")
         );
