@@ -76,10 +76,14 @@ pub struct Allocation {
 
 /// Decides contention and limits for one resource.
 pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Allocation {
-    let demands: Vec<f64> = claims.iter().map(demand).collect();
     let active: Vec<bool> = claims
         .iter()
         .map(|claim| is_active(claim, resource.capacity))
+        .collect();
+    let demands: Vec<f64> = claims
+        .iter()
+        .zip(&active)
+        .map(|(claim, active)| demand(claim, *active))
         .collect();
     let total_demand: f64 = demands.iter().sum();
     let busy = total_demand.max(resource.measured);
@@ -112,8 +116,15 @@ pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Al
     }
 }
 
-fn demand(claim: &Claim) -> f64 {
-    if is_at_limit(claim) {
+/// What a tenant would use if nothing held it back. Its usage, except for
+/// two tenants whose usage understates it: one pressing against its limit,
+/// and an active one below its baseline that stalls for the resource (a
+/// device saturated below its capacity holds it back as a limit would).
+/// Both are taken to want their burst.
+fn demand(claim: &Claim, active: bool) -> f64 {
+    let stalled_below_baseline =
+        active && contract_broken(claim.usage, claim.baseline, claim.stall);
+    if is_at_limit(claim) || stalled_below_baseline {
         claim.burst
     } else {
         claim.usage.clamp(0.0, claim.burst)
@@ -419,6 +430,37 @@ mod tests {
         assert!(allocation.limits[0] > 0.25, "{:?}", allocation.limits);
     }
 
+    /// The disk-iops scenario's phase 2, as one VM run saw it: the device
+    /// gave 2 200 of its 2 450 IOPS, so db got 782 under a limit of 950
+    /// (its baseline) and stalled. Its usage was below 95% of its limit,
+    /// and taken as its demand it left all the spare to backup, which kept
+    /// db below its baseline. A tenant stalled below its baseline wants its
+    /// burst: the spare is shared by weight.
+    #[test]
+    fn a_tenant_stalled_below_its_baseline_gets_its_weighted_share_of_the_spare() {
+        let disk = Resource {
+            capacity: 2450.0,
+            threshold: 0.9,
+            measured: 2196.0,
+        };
+        let db = Claim {
+            stall: 0.8,
+            ..claim(950.0, 2450.0, 782.0, Some(950.0))
+        };
+        let backup = Claim {
+            stall: 0.3,
+            ..claim(490.0, 2450.0, 1414.0, Some(1500.0))
+        };
+        let allocation = allocate(disk, &[db, backup], true);
+        let spare = 2450.0 - 950.0 - 490.0;
+        let backup_share = 490.0 + spare * 490.0 / (950.0 + 490.0);
+        assert!(
+            (allocation.limits[1] - backup_share).abs() < 1e-6,
+            "{allocation:?}"
+        );
+        assert!(allocation.limits[0] > 1600.0, "{allocation:?}");
+    }
+
     /// The disk-iops scenario's phase 3: db stopped early in the tick, so
     /// its usage over the tick is still a fifth of its rate and it stalled
     /// while it ran. Judged on the whole tick it holds its baseline free for
@@ -437,7 +479,10 @@ mod tests {
         };
         let backup = claim(500.0, 2300.0, 1400.0, Some(1400.0));
         let whole_tick = allocate(disk, &[stopped_db, backup], true);
-        assert_eq!(whole_tick.limits[1], 1300.0, "db's baseline held free");
+        assert!(
+            whole_tick.limits[1] <= 1300.0,
+            "db's baseline held free: {whole_tick:?}"
+        );
 
         let stopped_db = Claim {
             recent_usage: Some(0.0),
@@ -451,7 +496,10 @@ mod tests {
             ..stopped_db
         };
         let still_busy = allocate(disk, &[busy_db, backup], true);
-        assert_eq!(still_busy.limits[1], 1300.0, "a db busy now keeps it");
+        assert!(
+            still_busy.limits[1] <= 1300.0,
+            "a db busy now keeps it: {still_busy:?}"
+        );
     }
 
     #[test]
