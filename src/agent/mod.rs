@@ -418,13 +418,14 @@ impl Agent {
             return;
         };
         self.online_cpus = f64::from(snapshot.host_cpu.online_cpus);
-        // The first snapshot gives no rates. Deciding on zero usage would
-        // release every clamp for a tick after each restart, so wait.
+        // A probe too close to the tick measures too short a time to tell.
         self.recent_rates = self
             .midpoint
             .take()
             .map(|midpoint| sample::rates(&midpoint, &snapshot))
             .filter(|recent| recent.elapsed >= self.config.agent.interval / 4);
+        // The first snapshot gives no rates. Deciding on zero usage would
+        // release every clamp for a tick after each restart, so wait.
         if let Some(earlier) = self.previous.replace(snapshot) {
             let later = self.previous.as_ref().unwrap_or(&earlier);
             self.rates = Some(sample::rates(&earlier, later));
