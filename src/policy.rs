@@ -118,13 +118,18 @@ pub fn allocate(resource: Resource, claims: &[Claim], was_contended: bool) -> Al
 
 /// What a tenant would use if nothing held it back. Its usage, except for
 /// two tenants whose usage understates it: one pressing against its limit,
-/// and an active one below its baseline that stalls for the resource (a
-/// device saturated below its capacity holds it back as a limit would).
-/// Both are taken to want their burst.
+/// and an active one that stalls for the resource (waiting for the CPU or
+/// the device is wanting more of it; a device that gives less than its
+/// declared capacity holds tenants back as a limit would). Both are taken
+/// to want their burst.
+///
+/// Judging a stalled tenant by its usage made limits swing: it got its
+/// share of the spare while below its baseline, used part of it, was then
+/// taken to want only that, lost the rest, fell below its baseline again,
+/// and so on (the disk-iops VM scenario, one limit change every tick).
 fn demand(claim: &Claim, active: bool) -> f64 {
-    let stalled_below_baseline =
-        active && contract_broken(claim.usage, claim.baseline, claim.stall);
-    if is_at_limit(claim) || stalled_below_baseline {
+    let stalled = active && claim.stall >= WANTING_STALL_FRACTION;
+    if is_at_limit(claim) || stalled {
         claim.burst
     } else {
         claim.usage.clamp(0.0, claim.burst)
@@ -434,10 +439,10 @@ mod tests {
     /// gave 2 200 of its 2 450 IOPS, so db got 782 under a limit of 950
     /// (its baseline) and stalled. Its usage was below 95% of its limit,
     /// and taken as its demand it left all the spare to backup, which kept
-    /// db below its baseline. A tenant stalled below its baseline wants its
-    /// burst: the spare is shared by weight.
+    /// db below its baseline. Tenants that stall want their burst: the
+    /// spare is shared by weight.
     #[test]
-    fn a_tenant_stalled_below_its_baseline_gets_its_weighted_share_of_the_spare() {
+    fn stalled_tenants_get_their_weighted_shares_of_the_spare() {
         let disk = Resource {
             capacity: 2450.0,
             threshold: 0.9,
