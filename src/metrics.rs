@@ -54,6 +54,7 @@ pub struct Metrics {
     pub host_cpu_busy_cores: Gauge,
     pub host_pressure_stall_seconds: CounterVec,
     pub tick_duration: Histogram,
+    pub probe_duration: Histogram,
     pub config_reloads: IntCounterVec,
     pub enforcement_writes: IntCounter,
     pub drift_corrections: IntCounter,
@@ -268,6 +269,10 @@ impl Metrics {
             tick_duration: reg.histogram(
                 "qosd_tick_duration_seconds",
                 "Time one control-loop tick takes (sample, decide, enforce).",
+            )?,
+            probe_duration: reg.histogram(
+                "qosd_probe_duration_seconds",
+                "Time the read of the tenants halfway between two ticks takes.",
             )?,
             config_reloads: reg.int_counters(
                 "qosd_config_reloads_total",
@@ -601,12 +606,14 @@ mod tests {
             .with_label_values(&["web"])
             .inc_by(1.5);
         metrics.tick_duration.observe(0.0001);
+        metrics.probe_duration.observe(0.0001);
         let text = metrics.render();
         for name in [
             "qosd_tenant_cpu_usage_seconds_total{tenant=\"web\"} 1.5",
             "qosd_config_reloads_total{result=\"failure\"} 0",
             "qosd_build_info{version=",
             "qosd_tick_duration_seconds_bucket",
+            "qosd_probe_duration_seconds_bucket",
             "qosd_enforcement_writes_total 0",
             "qosd_drift_corrections_total 0",
         ] {

@@ -450,11 +450,15 @@ impl Agent {
     /// half, not two. Decides and writes nothing; a group that cannot be
     /// read is reported by the tick.
     pub fn probe(&mut self) {
+        let started = Instant::now();
         let readable = self.readable_tenants();
         let disks = !self.config.host.disks.is_empty();
         self.midpoint = sample::take(&self.proc, &readable, disks)
             .ok()
             .map(|(snapshot, _)| snapshot);
+        self.metrics
+            .probe_duration
+            .observe(started.elapsed().as_secs_f64());
     }
 
     fn readable_tenants(&self) -> Vec<Wanted> {
@@ -1311,6 +1315,7 @@ mod tests {
         agent.probe();
         agent.tick();
         assert!(agent.recent_rates.is_none(), "a probe just before the tick");
+        assert_eq!(agent.metrics.probe_duration.get_sample_count(), 2);
     }
 
     /// Without the proc connector (a test calls `tick` and never starts the

@@ -4,7 +4,8 @@
 #   - every tenant's group exists with the contract's cpu.weight and cpu.max
 #     after a few ticks (checked: all N, not a sample);
 #   - the mean tick cost (qosd_tick_duration_seconds, first tick excluded:
-#     it creates the groups) and the agent's RSS are reported.
+#     it creates the groups), the mean cost of the probe halfway between
+#     ticks (qosd_probe_duration_seconds) and the agent's RSS are reported.
 # The guest is emulated (TCG): its times are far slower than hardware, and
 # only useful as ratios between sizes. BENCHMARKS.md records them.
 set -uo pipefail
@@ -28,12 +29,22 @@ write_config() {
     } >"$CONFIG"
 }
 
-# histogram_at: "SUM COUNT" of the tick histogram now.
-histogram_at() {
+# histograms_at: "SUM COUNT SUM COUNT" of the tick and probe histograms now.
+histograms_at() {
     curl -sf "http://127.0.0.1:9477/metrics" | awk '
-        /^qosd_tick_duration_seconds_sum/ { s = $2 }
-        /^qosd_tick_duration_seconds_count/ { n = $2 }
-        END { print s + 0, n + 0 }'
+        /^qosd_tick_duration_seconds_sum/ { ts = $2 }
+        /^qosd_tick_duration_seconds_count/ { tn = $2 }
+        /^qosd_probe_duration_seconds_sum/ { ps = $2 }
+        /^qosd_probe_duration_seconds_count/ { pn = $2 }
+        END { print ts + 0, tn + 0, ps + 0, pn + 0 }'
+}
+
+# mean_ms EARLIER LATER FIELD: the mean in ms between two histograms_at
+# readings, of the histogram whose sum is field FIELD (1: tick, 3: probe).
+mean_ms() {
+    awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN {
+        split(a, x, " "); split(b, y, " ");
+        if (y[f + 1] > x[f + 1]) printf "%.2f", 1000 * (y[f] - x[f]) / (y[f + 1] - x[f + 1]); else print "?" }'
 }
 
 # count_enforced N: how many of the N groups hold the contract's limits.
@@ -54,19 +65,16 @@ run_size() {
     write_config "$n"
     start_qosd "$CONFIG" "$OUT/qosd-$n.log" || return 1
     fsleep 2
-    first=$(histogram_at)
+    first=$(histograms_at)
     fsleep "$RUN_S"
-    later=$(histogram_at)
+    later=$(histograms_at)
     enforced=$(count_enforced "$n")
     local rss
     rss=$(rss_kb)
     kill -TERM "$QOSD_PID"
     wait "$QOSD_PID"
-    local mean
-    mean=$(awk -v a="$first" -v b="$later" 'BEGIN {
-        split(a, x, " "); split(b, y, " ");
-        if (y[2] > x[2]) printf "%.2f", 1000 * (y[1] - x[1]) / (y[2] - x[2]); else print "?" }')
-    report "$(printf '%-8s | %-14s | %-10s | %s/%s' "$n" "$mean" "$rss" "$enforced" "$n")"
+    report "$(printf '%-8s | %-9s | %-10s | %-10s | %s/%s' "$n" "$(mean_ms "$first" "$later" 1)" \
+        "$(mean_ms "$first" "$later" 3)" "$rss" "$enforced" "$n")"
     ((enforced == n)) || fail "$n tenants: only $enforced of $n groups hold their limits (see $OUT/qosd-$n.log)"
     rmdir "$CG/$PARENT"/t* "$CG/$PARENT" 2>/dev/null
 }
@@ -74,7 +82,7 @@ run_size() {
 main() {
     : >"$REPORT"
     report "qosd at scale in the VM (TCG, 2 vCPUs): idle tenants, interval 1s"
-    report "$(printf '%-8s | %-14s | %-10s | %s' tenants 'tick (ms)' 'RSS (kB)' 'groups enforced')"
+    report "$(printf '%-8s | %-9s | %-10s | %-10s | %s' tenants 'tick (ms)' 'probe (ms)' 'RSS (kB)' 'groups enforced')"
     local n
     for n in $SIZES; do
         run_size "$n" || fail "qosd did not run with $n tenants"
