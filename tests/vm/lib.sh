@@ -344,6 +344,16 @@ metric() {
         awk -v m="$1" 'index($0, m " ") == 1 { print $NF; exit }'
 }
 
+# check_metric NAME_WITH_LABELS WANT: reports the metric's value, and fails
+# unless it is WANT.
+check_metric() {
+    local got
+    got=$(metric "$1")
+    report "  $1 = ${got:-<absent>}"
+    awk -v g="$got" -v w="$2" 'BEGIN { exit !(g != "" && g + 0 == w + 0) }' ||
+        fail "$1 is ${got:-absent}, want $2"
+}
+
 # --- disks -------------------------------------------------------------------
 
 # dev_majmin DEVICE: "MAJ:MIN" of a whole block device (/dev/vda or vda), from

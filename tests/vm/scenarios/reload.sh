@@ -37,15 +37,6 @@ EOF
 
 cpu_max() { cat "$CG/batch/cpu.max"; }
 
-# check_metric NAME_WITH_LABELS WANT
-check_metric() {
-    local got
-    got=$(metric "$1")
-    report "  $1 = ${got:-<absent>}"
-    awk -v g="$got" -v w="$2" 'BEGIN { exit !(g != "" && g + 0 == w + 0) }' ||
-        fail "$1 is ${got:-absent}, want $2"
-}
-
 qosd_alive() {
     kill -0 "$QOSD_PID" 2>/dev/null || { fail "qosd is not running (log: $OUT/qosd.log)"; return 1; }
 }

@@ -109,15 +109,6 @@ check_value() {
     [[ $v == "$2" ]] || fail "$3: $1 is '${v:-<unreadable>}', want '$2'"
 }
 
-# check_metric NAME_WITH_LABELS WANT
-check_metric() {
-    local got
-    got=$(metric "$1")
-    report "  $1 = ${got:-<absent>}"
-    awk -v g="$got" -v w="$2" 'BEGIN { exit !(g != "" && g + 0 == w + 0) }' ||
-        fail "$1 is ${got:-absent}, want $2"
-}
-
 # check_prop UNIT PROPERTY WANT
 check_prop() {
     local got
