@@ -20,8 +20,8 @@ use crate::config::{IoDimension, IoDimensions};
 use crate::enforce::{CpuLimits, Enforcer, Writes};
 use crate::metrics::{Metrics, TenantDiskSeries, TenantSeries};
 use crate::policy::{self, Allocation, Claim, Resource};
-use crate::procfs::ProcFs;
-use crate::sample::{self, Rates, Snapshot, TenantRates, Wanted};
+use crate::procfs::{ProcError, ProcFs};
+use crate::sample::{self, Rates, Snapshot, TenantRates, Unreadable, Wanted};
 
 /// The controllers every tenant group gets, and the root must have.
 const CONTROLLERS: &[Controller] = &[Controller::Cpu];
@@ -451,18 +451,17 @@ impl Agent {
     /// read is reported by the tick.
     pub fn probe(&mut self) {
         let started = Instant::now();
-        let readable = self.readable_tenants();
-        let disks = !self.config.host.disks.is_empty();
-        self.midpoint = sample::take(&self.proc, &readable, disks)
-            .ok()
-            .map(|(snapshot, _)| snapshot);
+        self.midpoint = self.read_snapshot().ok().map(|(snapshot, _)| snapshot);
         self.metrics
             .probe_duration
             .observe(started.elapsed().as_secs_f64());
     }
 
-    fn readable_tenants(&self) -> Vec<Wanted> {
-        self.tenants
+    /// The host, and the ready tenants (with their io files where they
+    /// have disk contracts); the groups that could not be read beside it.
+    fn read_snapshot(&self) -> Result<(Snapshot, Vec<Unreadable>), ProcError> {
+        let readable: Vec<Wanted> = self
+            .tenants
             .iter()
             .filter(|t| t.ready)
             .map(|t| Wanted {
@@ -470,15 +469,15 @@ impl Agent {
                 group: t.group.clone(),
                 io: !t.tenant.disk.is_empty(),
             })
-            .collect()
+            .collect();
+        let disks = !self.config.host.disks.is_empty();
+        sample::take(&self.proc, &readable, disks)
     }
 
     /// Reads the host and the ready tenants; `None` when the host itself
     /// cannot be read (the tick is skipped).
     fn sample(&mut self) -> Option<Snapshot> {
-        let readable = self.readable_tenants();
-        let disks = !self.config.host.disks.is_empty();
-        match sample::take(&self.proc, &readable, disks) {
+        match self.read_snapshot() {
             Ok((snapshot, unreadable)) => {
                 for failure in unreadable {
                     self.group_failed(&failure.tenant, &failure.error);
