@@ -297,11 +297,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const CPU2: Resource = Resource {
-        capacity: 2.0,
-        threshold: 0.9,
-        measured: 0.0,
-    };
+    const CPU2: Resource = resource(2.0, 0.0);
+
+    /// A resource contended at 90% of `capacity`, of which `measured` is in use.
+    const fn resource(capacity: f64, measured: f64) -> Resource {
+        Resource {
+            capacity,
+            threshold: 0.9,
+            measured,
+        }
+    }
 
     fn claim(baseline: f64, burst: f64, usage: f64, limit: Option<f64>) -> Claim {
         Claim {
@@ -358,11 +363,7 @@ mod tests {
 
     #[test]
     fn limits_relax_in_steps_while_others_are_active() {
-        let resource = Resource {
-            capacity: 10.0,
-            threshold: 0.9,
-            measured: 0.0,
-        };
+        let resource = resource(10.0, 0.0);
         // b was clamped at 1; a now wants less, so b may have 8, but only
         // half the capacity more per tick.
         let claims = [
@@ -375,11 +376,7 @@ mod tests {
 
     #[test]
     fn spare_is_shared_by_weight_up_to_demand() {
-        let resource = Resource {
-            capacity: 10.0,
-            threshold: 0.9,
-            measured: 0.0,
-        };
+        let resource = resource(10.0, 0.0);
         // Baselines 1 + 1 held; 8 spare shared 3:1 by weight, capped at bursts.
         let mut a = claim(1.0, 10.0, 9.0, None);
         a.weight = 3.0;
@@ -404,11 +401,7 @@ mod tests {
         let mut victim = claim(20.0, 50.0, 8.0, Some(50.0));
         victim.stall = 0.5;
         let burster = claim(10.0, 50.0, 15.0, Some(50.0));
-        let disk = Resource {
-            capacity: 50.0,
-            threshold: 0.9,
-            measured: 23.0,
-        };
+        let disk = resource(50.0, 23.0);
         let allocation = allocate(disk, &[victim, burster], false);
         assert!(allocation.contended);
         assert!(allocation.limits[1] < 50.0, "{:?}", allocation.limits);
@@ -422,11 +415,7 @@ mod tests {
 
     #[test]
     fn a_tenant_at_a_tiny_limit_is_active_and_can_grow() {
-        let resource = Resource {
-            capacity: 64.0,
-            threshold: 0.9,
-            measured: 0.0,
-        };
+        let resource = resource(64.0, 0.0);
         let claims = [
             claim(0.25, 8.0, 0.25, Some(0.25)),
             claim(1.0, 64.0, 63.0, Some(64.0)),
@@ -443,11 +432,7 @@ mod tests {
     /// spare is shared by weight.
     #[test]
     fn stalled_tenants_get_their_weighted_shares_of_the_spare() {
-        let disk = Resource {
-            capacity: 2450.0,
-            threshold: 0.9,
-            measured: 2196.0,
-        };
+        let disk = resource(2450.0, 2196.0);
         let db = Claim {
             stall: 0.8,
             ..claim(950.0, 2450.0, 782.0, Some(950.0))
@@ -473,11 +458,7 @@ mod tests {
     /// backup gets the device at once.
     #[test]
     fn a_tenant_idle_in_the_latest_half_tick_holds_no_baseline() {
-        let disk = Resource {
-            capacity: 2300.0,
-            threshold: 0.9,
-            measured: 1580.0,
-        };
+        let disk = resource(2300.0, 1580.0);
         let stopped_db = Claim {
             stall: 0.2,
             ..claim(1000.0, 2300.0, 180.0, Some(900.0))
@@ -575,7 +556,7 @@ mod tests {
         fn limits_stay_within_baseline_and_burst(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let allocation = allocate(Resource { capacity, threshold: 0.9, measured: 0.0 }, &claims, was);
+            let allocation = allocate(resource(capacity, 0.0), &claims, was);
             for (claim, limit) in claims.iter().zip(&allocation.limits) {
                 prop_assert!(*limit >= claim.baseline - EPSILON, "{limit} below baseline {}", claim.baseline);
                 prop_assert!(*limit <= claim.burst + EPSILON, "{limit} above burst {}", claim.burst);
@@ -586,7 +567,7 @@ mod tests {
         fn contended_limits_fit_the_capacity(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let allocation = allocate(Resource { capacity, threshold: 0.9, measured: 0.0 }, &claims, was);
+            let allocation = allocate(resource(capacity, 0.0), &claims, was);
             prop_assume!(allocation.contended);
             let active: Vec<bool> = claims.iter().map(|c| is_active(c, capacity)).collect();
             let held: f64 = claims.iter().zip(&active).filter(|(_, a)| **a).map(|(c, _)| c.baseline).sum();
@@ -604,7 +585,7 @@ mod tests {
         fn allocation_is_deterministic(
             claims in claims_strategy(), capacity in 0.5..16.0f64, was in any::<bool>()
         ) {
-            let resource = Resource { capacity, threshold: 0.9, measured: 0.0 };
+            let resource = resource(capacity, 0.0);
             prop_assert_eq!(allocate(resource, &claims, was), allocate(resource, &claims, was));
         }
 
