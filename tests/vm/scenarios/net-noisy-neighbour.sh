@@ -52,10 +52,15 @@
 # the bits on the wire (1448 of 1514 bytes per full frame), so the thresholds,
 # in wire bits, hold with that much to spare.
 #
-# Checks (with qosd): api >= 90% of its baseline in phase 2; bulk alone >= 85%
-# of capacity, as the median of its 250 ms samples (a cap by the shaper moves
-# the median; a few slow samples, when the host starves the emulator, move
-# only the mean: at 40 Mbit/s one CI run's mean was 83%, others 92-95%); ctr >= 90% of its baseline beside bulk and qosd's ctr transmit
+# Checks (with qosd): api >= 90% of its baseline in phase 2; bulk alone again
+# in phase 3 >= 85% of capacity, as the median of its 250 ms samples (a cap by
+# the shaper moves the median; a few slow samples, when the host starves the
+# emulator, move only the mean). Phase 1 (bulk alone from its start) is
+# reported, and WARNs below 85%: in one of seven runs at 20 Mbit/s its median
+# was 15.25 while phase 3 of the same way, through the same tree (no tc run
+# between), got 18.52; the six others gave 17.86-18.81. Phase 3 gave
+# 17.82-18.87 in all seven. The tree holds nothing back there; the start of
+# eight TCP streams through HTB in the emulator is my guess, not shown; ctr >= 90% of its baseline beside bulk and qosd's ctr transmit
 # counter rose; the qdisc and the nft table are each restored within 2 ticks
 # plus the repair's own tc or nft run (0.2-0.8 s under TCG): 3 s at a 1 s
 # tick, measured from the deletion to the first poll that sees it back (one
@@ -387,6 +392,7 @@ run_way() {
     R[$way.both_bulk]=$(rate_between "$csv" bulk "$t_both" "$t_both_end")
     R[$way.both_link]=$(rate_between "$csv" link "$t_both" "$t_both_end")
     R[$way.after_bulk]=$(rate_between "$csv" bulk "$(add_time "$t_stop" $AFTER_SETTLE_S)" "$t_end")
+    R[$way.after_bulk_median]=$(median_rate_between "$csv" bulk "$(add_time "$t_stop" $AFTER_SETTLE_S)" "$t_end")
     R[$way.recover]=$(time_to_rate "$csv" bulk "$t_stop" "$(pct_mbit $CAP_MBIT 80)")
     R[$way.ctr_ctr]=$(rate_between "$csv" ctr "$t_ctr" "$t_ctr_end")
     R[$way.ctr_bulk]=$(rate_between "$csv" bulk "$t_ctr" "$t_ctr_end")
@@ -438,6 +444,7 @@ print_report() {
     report "$(row7 '2 both (steady)' "$(vm none both_api)" "$(vm none both_bulk)" \
         "$(vm static both_api)" "$(vm static both_bulk)" "$(vm qosd both_api)" "$(vm qosd both_bulk)")"
     report "$(row7 '3 api stopped' - "$(vm none after_bulk)" - "$(vm static after_bulk)" - "$(vm qosd after_bulk)")"
+    report "$(row7 '  median of 250 ms samples' - "$(vm none after_bulk_median)" - "$(vm static after_bulk_median)" - "$(vm qosd after_bulk_median)")"
     report "$(row7 '4 ctr + bulk (ctr, bulk)' "$(vm none ctr_ctr)" "$(vm none ctr_bulk)" \
         "$(vm static ctr_ctr)" "$(vm static ctr_bulk)" "$(vm qosd ctr_ctr)" "$(vm qosd ctr_bulk)")"
     report "$(printf '%-26s | %-17s | %-17s | %-17s' '  link in 1 / in 2' "$(vm none alone_link) / $(vm none both_link)" \
@@ -498,8 +505,8 @@ check_way() {
     local -a bad=()
     ge "$(v "$way" both_api)" "$(pct_mbit $API_MBIT 90)" ||
         bad+=("phase 2: api got $(vm "$way" both_api) Mbit/s beside bulk (want >= 90% of its baseline: $(mbit "$(pct_mbit $API_MBIT 90)"))")
-    ge "$(v "$way" alone_bulk_median)" "$(pct_mbit $CAP_MBIT 85)" ||
-        bad+=("phase 1: bulk alone got a median of $(vm "$way" alone_bulk_median) Mbit/s over its 250 ms samples, mean $(vm "$way" alone_bulk) (want a median >= 85% of capacity: $(mbit "$(pct_mbit $CAP_MBIT 85)"))")
+    ge "$(v "$way" after_bulk_median)" "$(pct_mbit $CAP_MBIT 85)" ||
+        bad+=("phase 3: bulk, alone again, got a median of $(vm "$way" after_bulk_median) Mbit/s over its 250 ms samples, mean $(vm "$way" after_bulk) (want a median >= 85% of capacity: $(mbit "$(pct_mbit $CAP_MBIT 85)"))")
     ge "$(v "$way" ctr_ctr)" "$(pct_mbit $CTR_MBIT 90)" ||
         bad+=("phase 4: ctr got $(vm "$way" ctr_ctr) Mbit/s beside bulk (want >= 90% of its baseline: $(mbit "$(pct_mbit $CTR_MBIT 90)"))")
     for msg in "${bad[@]}"; do
@@ -518,6 +525,8 @@ check_results() {
     has_way qosd || return 0
     [[ -n ${R[qosd.both_api]:-} ]] || { fail "the qosd way did not complete"; return; }
     check_way qosd fail
+    ge "$(v qosd alone_bulk_median)" "$(pct_mbit $CAP_MBIT 85)" ||
+        report "WARN: qosd: phase 1: bulk alone got a median of $(vm qosd alone_bulk_median) Mbit/s (< 85% of capacity); phase 3, bulk alone again, is the checked one"
     warn_split qosd
     if [[ $(v qosd inv_tc) != 0 || $(v qosd inv_nft) != 0 ]]; then
         fail "qosd ran tc +$(v qosd inv_tc) and nft +$(v qosd inv_nft) times during the steady phase 2 (want none while nothing changes)"
