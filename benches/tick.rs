@@ -4,35 +4,20 @@
 //! Beside it: why files are kept open, and why links are read over netlink.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use qosd::agent::{Agent, Options};
+use qosd::agent::Agent;
 use qosd::cgroup::{Hierarchy, cpu};
 use qosd::config;
-use qosd::metrics::Metrics;
-use qosd::procfs::ProcFs;
-use qosd::testing::FakeHost;
+use qosd::testing::{self, FakeHost};
 
 fn agent_over(host: &FakeHost) -> Agent {
     let facts = FakeHost::facts();
     let loaded = config::parse(&host.config_toml(), &PathBuf::from("bench.toml"), &facts)
         .expect("the fake host's configuration is valid");
-    let options = Options {
-        config_path: PathBuf::from("bench.toml"),
-        dry_run: false,
-        once: false,
-        cleanup: false,
-    };
-    let metrics = Arc::new(Metrics::new().expect("metrics register"));
-    Agent::new(
-        options,
-        ProcFs::at(host.proc_root()),
-        Hierarchy::at(host.cgroup_root()),
-        loaded.config,
-        metrics,
-    )
-    .with_host_lookups(FakeHost::facts())
+    let options = testing::options(PathBuf::from("bench.toml"));
+    let shaper = Box::new(qosd::net::SystemShaper::default());
+    testing::fake_agent(host, loaded.config, options, shaper).0
 }
 
 fn tick(c: &mut Criterion) {

@@ -1,5 +1,5 @@
 //! qosd: per-node agent that holds tenants' resource contracts (baseline and
-//! burst) with cgroup v2. See DESIGN.md for the flow:
+//! burst) with cgroup v2. See docs/design.md for the flow:
 //! config -> sample -> policy -> enforce -> kernel, with metrics on the side.
 
 pub mod agent;
@@ -8,7 +8,9 @@ pub mod cgroup;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod enforce;
+pub mod host;
 pub mod metrics;
 pub mod net;
 pub mod policy;

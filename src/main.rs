@@ -145,7 +145,7 @@ fn tenant_processes(
     top: usize,
 ) -> ExitCode {
     let facts =
-        qosd::agent::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
     let report = config::load(path, &facts)
         .map_err(anyhow::Error::from)
         .and_then(|loaded| qosd::top::report(&loaded.config, tenant, interval, top));
@@ -163,7 +163,7 @@ fn tenant_processes(
 
 fn check(path: &std::path::Path) -> ExitCode {
     let facts =
-        qosd::agent::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
     match config::load(path, &facts) {
         Ok(loaded) => {
             print!("{}", loaded.config.summary());

@@ -1,17 +1,22 @@
-//! One snapshot of the counters per tick, and rates from two snapshots.
+//! One sample of every resource's counters per tick, and rates from two
+//! samples and the time between them (`Rates::between`).
 //!
 //! Per-tenant totals come from the tenant's own cgroup files (exact, and
-//! O(tenants) per tick); procfs gives the host totals.
+//! O(tenants) per tick); procfs gives the host totals. Each part is read
+//! only when some contract needs it. HTB's class counters are the one
+//! exception: the network controller gets them from the netlink dump it
+//! compares with its plan, so reading them here would cost a second dump.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::cpu::{self, CpuStat};
 use crate::cgroup::io::{self, DeviceNumber, IoStat};
+use crate::cgroup::memory::{self, MemoryEvents, MemoryStat};
 use crate::cgroup::pressure::{self, Pressure, PressureLine, PressureResource};
 use crate::cgroup::{CgroupError, Group};
-use crate::config::IoDimensions;
-use crate::procfs::{DiskStats, HostCpuStat, ProcError, ProcFs};
+use crate::config::{Config, IoDimensions, Tenant};
+use crate::procfs::{DiskStats, HostCpuStat, HostMemory, ProcError, ProcFs};
 use tracing::debug;
 
 /// What one tenant's cgroup said at one instant.
@@ -24,26 +29,80 @@ pub struct TenantSample {
     /// Per device; empty for tenants without disk contracts (not read).
     pub io: BTreeMap<DeviceNumber, IoStat>,
     pub io_pressure: Option<Pressure>,
+    /// Only for tenants with a memory contract, and not in the probe.
+    pub memory: Option<MemorySample>,
+    /// Bytes sent by the interfaces of the tenant's own network namespace;
+    /// only for tenants with a veth, and not in the probe.
+    pub netns_sent_bytes: Option<u64>,
+}
+
+/// A tenant's memory files at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MemorySample {
+    pub current: u64,
+    pub stat: MemoryStat,
+    pub events: MemoryEvents,
+    pub pressure: Pressure,
 }
 
 /// Everything read in one tick.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub struct Sample {
     pub taken: Instant,
     pub host_cpu: HostCpuStat,
     pub host_cpu_pressure: Option<Pressure>,
     /// /proc/diskstats; empty when no disk is declared (not read).
     pub disks: BTreeMap<DeviceNumber, DiskStats>,
+    /// /proc/meminfo, when some tenant has a memory contract.
+    pub host_memory: Option<HostMemory>,
+    /// Bytes each interface sent (/proc/net/dev), when links are declared.
+    pub links: BTreeMap<String, u64>,
     /// Tenants whose group could be read, by name.
     pub tenants: BTreeMap<String, TenantSample>,
 }
 
-/// A tenant to read, and whether its io files are wanted.
+/// A tenant to read, and which of its files are wanted besides CPU.
 #[derive(Debug, Clone)]
 pub struct Wanted {
     pub name: String,
     pub group: Group,
     pub io: bool,
+    pub memory: bool,
+    pub netns: bool,
+}
+
+impl Wanted {
+    /// What `tenant`'s contracts need read from `group`; the probe reads
+    /// only what shows usage (CPU and I/O).
+    pub fn for_tenant(tenant: &Tenant, group: &Group, probe: bool) -> Self {
+        Wanted {
+            name: tenant.name.clone(),
+            group: group.clone(),
+            io: !tenant.disk.is_empty(),
+            memory: !probe && tenant.memory.is_some(),
+            netns: !probe && tenant.net.iter().any(|c| c.veth.is_some()),
+        }
+    }
+}
+
+/// Which host-wide files are wanted besides /proc/stat.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostWanted {
+    pub disks: bool,
+    pub memory: bool,
+    pub links: bool,
+}
+
+impl HostWanted {
+    /// What the contracts of `config` need read of the host; the probe
+    /// reads only what shows usage.
+    pub fn for_config(config: &Config, probe: bool) -> Self {
+        HostWanted {
+            disks: !config.host.disks.is_empty(),
+            memory: !probe && config.tenants.iter().any(|t| t.memory.is_some()),
+            links: !probe && !config.host.links.is_empty(),
+        }
+    }
 }
 
 /// A tenant whose group could not be read this tick.
@@ -59,8 +118,8 @@ pub struct Unreadable {
 pub fn take(
     proc: &ProcFs,
     tenants: &[Wanted],
-    disks: bool,
-) -> Result<(Snapshot, Vec<Unreadable>), ProcError> {
+    host: HostWanted,
+) -> Result<(Sample, Vec<Unreadable>), ProcError> {
     let host_cpu = proc.read_cpu_stat()?;
     let host_cpu_pressure = optional_pressure(
         proc.read_pressure(PressureResource::Cpu)
@@ -70,7 +129,7 @@ pub fn take(
     let mut unreadable = Vec::new();
     let mut samples = BTreeMap::new();
     for wanted in tenants {
-        match read_tenant(wanted) {
+        match read_tenant(proc, wanted) {
             Ok(sample) => {
                 samples.insert(wanted.name.clone(), sample);
             }
@@ -80,22 +139,50 @@ pub fn take(
             }),
         }
     }
-    let disks = if disks {
+    let disks = if host.disks {
         proc.read_diskstats()?
     } else {
         BTreeMap::new()
     };
-    let snapshot = Snapshot {
+    let sample = Sample {
         taken: Instant::now(),
         host_cpu,
         host_cpu_pressure,
         disks,
+        host_memory: host.memory.then(|| read_host_memory(proc)).flatten(),
+        links: if host.links {
+            read_links(proc)
+        } else {
+            BTreeMap::new()
+        },
         tenants: samples,
     };
-    Ok((snapshot, unreadable))
+    Ok((sample, unreadable))
 }
 
-fn read_tenant(wanted: &Wanted) -> Result<TenantSample, CgroupError> {
+/// Memory is reported on, not shared by the tick: a host without
+/// /proc/meminfo still has its contracts held.
+fn read_host_memory(proc: &ProcFs) -> Option<HostMemory> {
+    proc.read_memory()
+        .map_err(|error| debug!("no host memory reading: {error}"))
+        .ok()
+}
+
+/// Links' counters are reported on; HTB holds the contracts without them.
+fn read_links(proc: &ProcFs) -> BTreeMap<String, u64> {
+    match proc.read_net_dev() {
+        Ok(stats) => stats
+            .into_iter()
+            .map(|(name, stats)| (name, stats.transmitted_bytes))
+            .collect(),
+        Err(error) => {
+            tracing::warn!("cannot read the links' counters: {error}");
+            BTreeMap::new()
+        }
+    }
+}
+
+fn read_tenant(proc: &ProcFs, wanted: &Wanted) -> Result<TenantSample, CgroupError> {
     let group = &wanted.group;
     let read_pressure =
         |resource| optional_pressure(pressure::read(group, resource).map_err(|e| e.to_string()));
@@ -108,7 +195,45 @@ fn read_tenant(wanted: &Wanted) -> Result<TenantSample, CgroupError> {
         sample.io = io::read_stat(group)?;
         sample.io_pressure = read_pressure(PressureResource::Io);
     }
+    if wanted.memory {
+        sample.memory = Some(read_memory(group)?);
+    }
+    if wanted.netns {
+        sample.netns_sent_bytes = namespace_sent_bytes(proc, group);
+    }
     Ok(sample)
+}
+
+fn read_memory(group: &Group) -> Result<MemorySample, CgroupError> {
+    Ok(MemorySample {
+        current: memory::read_current(group)?,
+        stat: memory::read_stat(group)?,
+        events: memory::read_events(group)?,
+        pressure: pressure::read(group, PressureResource::Memory)?,
+    })
+}
+
+/// Bytes sent by every interface but loopback in the network namespace of
+/// the group's first process; `None` without a process in another namespace.
+fn namespace_sent_bytes(proc: &ProcFs, group: &Group) -> Option<u64> {
+    let pid = group.procs().ok()?.into_iter().next()?;
+    if !proc.in_other_network_namespace(pid)? {
+        return None;
+    }
+    match proc.read_process_net_dev(pid) {
+        Ok(Some(stats)) => Some(
+            stats
+                .iter()
+                .filter(|(name, _)| *name != "lo")
+                .map(|(_, s)| s.transmitted_bytes)
+                .sum(),
+        ),
+        Ok(None) => None,
+        Err(error) => {
+            debug!("cannot read the network counters of process {pid}: {error}");
+            None
+        }
+    }
 }
 
 /// Pressure is for reporting; a kernel without it must not stop control.
@@ -171,32 +296,35 @@ pub struct Rates {
     pub tenants: BTreeMap<String, TenantRates>,
 }
 
-/// Rates from `earlier` to `later`. A counter that went backwards (the group
-/// was recreated) counts as zero for that tick rather than as a huge number.
-pub fn rates(earlier: &Snapshot, later: &Snapshot) -> Rates {
-    let elapsed = later.taken.saturating_duration_since(earlier.taken);
-    let seconds = elapsed.as_secs_f64();
-    let tenants = later
-        .tenants
-        .iter()
-        .filter_map(|(name, now)| {
-            let before = earlier.tenants.get(name)?;
-            Some((name.clone(), tenant_rates(before, now, seconds)))
-        })
-        .collect();
-    Rates {
-        elapsed,
-        host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
-        host_cpu_stall_some_seconds: stall_delta(
-            some(earlier.host_cpu_pressure),
-            some(later.host_cpu_pressure),
-        ),
-        host_cpu_stall_full_seconds: stall_delta(
-            full(earlier.host_cpu_pressure),
-            full(later.host_cpu_pressure),
-        ),
-        devices: device_rates(&earlier.disks, &later.disks, seconds),
-        tenants,
+impl Rates {
+    /// Rates from `earlier` to `later`. A counter that went backwards (the
+    /// group was recreated) counts as zero for that tick rather than as a
+    /// huge number.
+    pub fn between(earlier: &Sample, later: &Sample) -> Rates {
+        let elapsed = later.taken.saturating_duration_since(earlier.taken);
+        let seconds = elapsed.as_secs_f64();
+        let tenants = later
+            .tenants
+            .iter()
+            .filter_map(|(name, now)| {
+                let before = earlier.tenants.get(name)?;
+                Some((name.clone(), tenant_rates(before, now, seconds)))
+            })
+            .collect();
+        Rates {
+            elapsed,
+            host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
+            host_cpu_stall_some_seconds: stall_delta(
+                some(earlier.host_cpu_pressure),
+                some(later.host_cpu_pressure),
+            ),
+            host_cpu_stall_full_seconds: stall_delta(
+                full(earlier.host_cpu_pressure),
+                full(later.host_cpu_pressure),
+            ),
+            devices: device_rates(&earlier.disks, &later.disks, seconds),
+            tenants,
+        }
     }
 }
 
@@ -302,8 +430,8 @@ mod tests {
     use super::*;
     use crate::procfs::HostCpuTimes;
 
-    fn snapshot(at: Instant, busy: u64, total: u64, tenants: &[(&str, u64, u64)]) -> Snapshot {
-        Snapshot {
+    fn snapshot(at: Instant, busy: u64, total: u64, tenants: &[(&str, u64, u64)]) -> Sample {
+        Sample {
             taken: at,
             host_cpu: HostCpuStat {
                 times: HostCpuTimes {
@@ -314,6 +442,8 @@ mod tests {
             },
             host_cpu_pressure: None,
             disks: BTreeMap::new(),
+            host_memory: None,
+            links: BTreeMap::new(),
             tenants: tenants
                 .iter()
                 .map(|&(name, usage_usec, stall_usec)| {
@@ -338,7 +468,7 @@ mod tests {
             500,
             &[("web", 1_750_000, 250_000), ("new", 9, 0)],
         );
-        let rates = rates(&earlier, &later);
+        let rates = Rates::between(&earlier, &later);
         let web = &rates.tenants["web"];
         assert!((web.cpu_cores - 1.5).abs() < 1e-9);
         assert!((web.cpu_stall_fraction(rates.elapsed) - 0.5).abs() < 1e-9);
@@ -372,7 +502,7 @@ mod tests {
         };
         earlier.disks.insert(vda, disk(0, 0));
         later.disks.insert(vda, disk(40_000, 300));
-        let rates = rates(&earlier, &later);
+        let rates = Rates::between(&earlier, &later);
         let io = rates.tenants["db"].io[&vda];
         assert_eq!(io.done.read_bps, 10_000_000.0);
         assert!((io.per_second.read_bps - 20_000_000.0).abs() < 1.0);
@@ -387,6 +517,9 @@ mod tests {
         let start = Instant::now();
         let earlier = snapshot(start, 0, 0, &[("web", 9_000_000, 0)]);
         let later = snapshot(start + Duration::from_secs(1), 0, 0, &[("web", 10, 0)]);
-        assert_eq!(rates(&earlier, &later).tenants["web"].cpu_cores, 0.0);
+        assert_eq!(
+            Rates::between(&earlier, &later).tenants["web"].cpu_cores,
+            0.0
+        );
     }
 }

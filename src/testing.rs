@@ -199,9 +199,11 @@ impl FakeHost {
         self.write_io_counters()
     }
 
-    /// Each tenant moves 1 MiB per tick on each disk; the disks add it up.
+    /// Each tenant moves 10 MiB per tick on each disk; the disks add it up.
+    /// (Four tenants then contend for the fake 50 MiB/s disks as long as
+    /// ticks come less than 0.8 s apart, even on a loaded machine.)
     fn write_io_counters(&self) -> io::Result<()> {
-        let bytes = self.ticks * 1_048_576;
+        let bytes = self.ticks * 10 * 1_048_576;
         let ios = self.ticks * 16;
         for tenant in 0..self.tenants {
             let dir = self.tenant_dir(tenant);
@@ -327,6 +329,35 @@ pub fn captures_fake_protected(matcher: &crate::config::ProcessMatcher) -> Optio
     crate::classify::protected::captures_any(matcher, &protected)
 }
 
+/// An agent over `host` (its /proc, cgroup tree and look-ups) holding
+/// `config`, shaping links with `shaper`, and its metrics.
+pub fn fake_agent(
+    host: &FakeHost,
+    config: crate::config::Config,
+    options: crate::agent::Options,
+    shaper: Box<dyn crate::net::Shaper>,
+) -> (crate::agent::Agent, std::sync::Arc<crate::metrics::Metrics>) {
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new().expect("metrics register"));
+    let fake = (
+        crate::procfs::ProcFs::at(host.proc_root()),
+        crate::cgroup::Hierarchy::at(host.cgroup_root()),
+        FakeHost::facts(),
+    );
+    let agent = crate::agent::Agent::with_host(options, fake, config, metrics.clone(), shaper)
+        .expect("the agent's metrics register");
+    (agent, metrics)
+}
+
+/// Options for an agent that reads `config_path` and writes.
+pub fn options(config_path: PathBuf) -> crate::agent::Options {
+    crate::agent::Options {
+        config_path,
+        dry_run: false,
+        once: false,
+        cleanup: false,
+    }
+}
+
 /// An agent over `host` with `config_text`, whose link `eth0` is shaped by
 /// a fake kernel (so the network families have series too), and its
 /// metrics. For tests that look at what a real agent exports.
@@ -337,23 +368,7 @@ pub fn agent_with_fake_link(
     let origin = PathBuf::from("fake.toml");
     let loaded = crate::config::parse(config_text, &origin, &FakeHost::facts())
         .expect("the fake host's configuration is valid");
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new().expect("metrics register"));
-    let options = crate::agent::Options {
-        config_path: origin,
-        dry_run: false,
-        once: false,
-        cleanup: false,
-    };
     let shaper = crate::net::fake::FakeShaper::default();
     shaper.kernel.lock().expect("fake kernel").add_link("eth0");
-    let agent = crate::agent::Agent::new(
-        options,
-        crate::procfs::ProcFs::at(host.proc_root()),
-        crate::cgroup::Hierarchy::at(host.cgroup_root()),
-        loaded.config,
-        metrics.clone(),
-    )
-    .with_host_lookups(FakeHost::facts())
-    .with_shaper(Box::new(shaper));
-    (agent, metrics)
+    fake_agent(host, loaded.config, options(origin), Box::new(shaper))
 }

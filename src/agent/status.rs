@@ -11,54 +11,22 @@ use tokio::net::UnixListener;
 use tracing::{debug, warn};
 
 use super::Agent;
-use crate::cgroup::memory;
-use crate::config::{Cores, IoDimension, Tenant};
-use crate::policy;
-use crate::sample::{Rates, TenantRates};
-use crate::status::{Report, ResourceRow, State, TenantRow, Unit, state};
+use crate::status::Report;
 
 impl Agent {
-    /// What the last tick saw and decided.
+    /// What the last tick saw and decided: each controller's rows.
     pub fn status_report(&self) -> Report {
-        let mut resources = Vec::new();
-        let mut tenants = Vec::new();
-        if let Some(rates) = &self.rates {
-            resources.push(ResourceRow {
-                resource: "cpu".into(),
-                device: String::new(),
-                dimension: String::new(),
-                unit: Unit::Cores,
-                capacity: self.cpu_capacity(),
-                used: Some(rates.host_cpu_busy_cores),
-                contended: self.cpu_contended,
-            });
-            resources.extend(self.disk_resources(rates));
-        }
-        resources.extend(self.memory_resource());
-        resources.extend(self.link_resources());
-        for state in self.tenants.iter().filter(|state| state.ready) {
-            let tenant = &state.tenant;
-            let measured = self
-                .rates
-                .as_ref()
-                .and_then(|rates| Some((rates, rates.tenants.get(&tenant.name)?)));
-            if let Some(contract) = tenant.cpu {
-                tenants.push(cpu_row(tenant, contract, state.cpu_limit, measured));
+        let parts = (&self.config, self.tenants.as_slice(), &self.hierarchy);
+        let (mut resources, mut tenants) = (Vec::new(), Vec::new());
+        if let Some(tick) = super::view(parts, &self.samples) {
+            for controller in &self.controllers {
+                resources.extend(controller.resource_rows(&tick));
             }
-            tenants.extend(self.disk_rows(state, measured));
-            if let Some(contract) = tenant.memory {
-                let usage = memory::read_current(&state.group).ok().map(|b| b as f64);
-                tenants.push(row(
-                    tenant,
-                    ("memory", "", ""),
-                    Unit::Bytes,
-                    (contract.baseline as f64, contract.burst as f64),
-                    usage,
-                    Some(contract.burst as f64),
-                    (false, state.memory_seen.stall_fraction),
-                ));
+            for (index, _) in tick.ready() {
+                for controller in &self.controllers {
+                    tenants.extend(controller.tenant_rows(&tick, index));
+                }
             }
-            tenants.extend(self.net_rows(tenant));
         }
         Report {
             tick: self.ticks,
@@ -70,205 +38,10 @@ impl Agent {
             tenants,
         }
     }
-
-    /// The memory left for tenants (MemTotal less `host.reserved_memory`)
-    /// and what is not available (MemTotal less MemAvailable), read when
-    /// asked; only when some tenant has a memory contract.
-    fn memory_resource(&self) -> Option<ResourceRow> {
-        let contracts = self
-            .tenants
-            .iter()
-            .any(|state| state.tenant.memory.is_some());
-        let host = match self.proc.read_memory() {
-            Ok(host) if contracts => host,
-            Ok(_) => return None,
-            Err(error) => {
-                debug!("no memory row in the status report: {error}");
-                return None;
-            }
-        };
-        let capacity = host.total.saturating_sub(self.config.host.reserved_memory) as f64;
-        let used = host.used() as f64;
-        Some(ResourceRow {
-            resource: "memory".into(),
-            device: String::new(),
-            dimension: String::new(),
-            unit: Unit::Bytes,
-            capacity,
-            used: Some(used),
-            contended: used >= self.config.host.contention_threshold * capacity,
-        })
-    }
-
-    fn disk_resources(&self, rates: &Rates) -> Vec<ResourceRow> {
-        let mut rows = Vec::new();
-        for disk in &self.config.host.disks {
-            for dimension in IoDimension::ALL {
-                let Some(capacity) = *disk.capacity.get(dimension) else {
-                    continue;
-                };
-                let number = disk.device.number;
-                rows.push(ResourceRow {
-                    resource: "disk".into(),
-                    device: disk.device.name.clone(),
-                    dimension: dimension.key().into(),
-                    unit: io_unit(dimension),
-                    capacity,
-                    used: rates.devices.get(&number).map(|used| *used.get(dimension)),
-                    contended: self
-                        .disk_contended
-                        .get(&(number, dimension))
-                        .copied()
-                        .unwrap_or(false),
-                });
-            }
-        }
-        rows
-    }
-
-    fn disk_rows(
-        &self,
-        state: &super::TenantState,
-        measured: Option<(&Rates, &TenantRates)>,
-    ) -> Vec<TenantRow> {
-        let mut rows = Vec::new();
-        for contract in &state.tenant.disk {
-            let number = contract.device.number;
-            for dimension in IoDimension::ALL {
-                let Some(terms) = contract.limits.get(dimension) else {
-                    continue;
-                };
-                let seen = measured.map(|(rates, tenant)| {
-                    let io = tenant.io.get(&number).copied().unwrap_or_default();
-                    (
-                        *io.per_second.get(dimension),
-                        tenant.io_stall_fraction(rates.elapsed),
-                    )
-                });
-                let limit = state.disk_limits.get(&(number, dimension)).copied();
-                rows.push(measured_row(
-                    &state.tenant,
-                    ("disk", &contract.device.name, dimension.key()),
-                    io_unit(dimension),
-                    (terms.baseline, terms.burst),
-                    seen,
-                    limit.or(Some(terms.burst)),
-                ));
-            }
-        }
-        rows
-    }
-
-    fn link_resources(&self) -> Vec<ResourceRow> {
-        self.config
-            .host
-            .links
-            .iter()
-            .map(|link| ResourceRow {
-                resource: "network".into(),
-                device: link.interface.clone(),
-                dimension: String::new(),
-                unit: Unit::BitsPerSecond,
-                capacity: link.egress.get(),
-                used: self.net.link_rate(&link.interface),
-                contended: self.net.contended(&link.interface),
-            })
-            .collect()
-    }
-
-    fn net_rows(&self, tenant: &Tenant) -> Vec<TenantRow> {
-        tenant
-            .net
-            .iter()
-            .map(|contract| {
-                let seen = self.net.tenant_seen(&tenant.name, &contract.interface);
-                let egress = contract.egress;
-                row(
-                    tenant,
-                    ("network", &contract.interface, ""),
-                    Unit::BitsPerSecond,
-                    (egress.baseline.get(), egress.burst.get()),
-                    seen.map(|seen| seen.bits_per_second),
-                    Some(egress.burst.get()),
-                    (seen.is_some_and(|seen| seen.broken), None),
-                )
-            })
-            .collect()
-    }
-}
-
-fn cpu_row(
-    tenant: &Tenant,
-    contract: crate::config::Contract<Cores>,
-    limit: Option<f64>,
-    measured: Option<(&Rates, &TenantRates)>,
-) -> TenantRow {
-    let seen = measured
-        .map(|(rates, tenant)| (tenant.cpu_cores, tenant.cpu_stall_fraction(rates.elapsed)));
-    let terms = (contract.baseline.get(), contract.burst.get());
-    measured_row(tenant, ("cpu", "", ""), Unit::Cores, terms, seen, limit)
-}
-
-/// A row whose usage and pressure come from the tick's rates: the contract
-/// is broken when the tenant stalls below its baseline, as the policy says.
-fn measured_row(
-    tenant: &Tenant,
-    what: (&str, &str, &str),
-    unit: Unit,
-    (baseline, burst): (f64, f64),
-    seen: Option<(f64, f64)>,
-    limit: Option<f64>,
-) -> TenantRow {
-    let broken = seen
-        .is_some_and(|(usage, stall)| policy::contract_broken_under(usage, baseline, stall, limit));
-    row(
-        tenant,
-        what,
-        unit,
-        (baseline, burst),
-        seen.map(|(usage, _)| usage),
-        limit,
-        (broken, seen.map(|(_, stall)| stall)),
-    )
-}
-
-fn row(
-    tenant: &Tenant,
-    (resource, device, dimension): (&str, &str, &str),
-    unit: Unit,
-    (baseline, burst): (f64, f64),
-    usage: Option<f64>,
-    limit: Option<f64>,
-    (broken, pressure): (bool, Option<f64>),
-) -> TenantRow {
-    let state = match usage {
-        Some(usage) => state(usage, baseline, burst, limit, broken),
-        None => State::Idle,
-    };
-    TenantRow {
-        tenant: tenant.name.clone(),
-        resource: resource.into(),
-        device: device.into(),
-        dimension: dimension.into(),
-        unit,
-        baseline,
-        burst,
-        usage,
-        limit,
-        state,
-        pressure,
-    }
-}
-
-fn io_unit(dimension: IoDimension) -> Unit {
-    match dimension {
-        IoDimension::ReadBps | IoDimension::WriteBps => Unit::BytesPerSecond,
-        IoDimension::ReadIops | IoDimension::WriteIops => Unit::IosPerSecond,
-    }
 }
 
 /// The status socket: root only, removed when the agent stops.
-pub(super) struct StatusSocket {
+pub struct StatusSocket {
     listener: UnixListener,
     path: PathBuf,
 }
