@@ -5,11 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use sd_notify::NotifyState;
-use tokio::signal::unix::{SignalKind, signal};
-use tracing::{debug, error, info, warn};
+use tracing::{error, warn};
 
 use crate::cgroup::Hierarchy;
 use crate::config::{self, Config, HostFacts};
@@ -24,6 +22,7 @@ mod classify;
 mod error;
 mod groups;
 mod reload;
+mod serve;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -53,7 +52,7 @@ pub async fn run(options: Options, status_socket: &Path) -> Result<(), AgentErro
     let config = loaded.config;
     let hierarchy = Hierarchy::open(&config.agent.cgroup_root, control::ROOT_CONTROLLERS)?;
     // Installed before the first tick: an early SIGHUP must not kill us.
-    let signals = Signals::install()?;
+    let signals = serve::Signals::install()?;
     let metrics = Arc::new(Metrics::new().map_err(AgentError::Metrics)?);
     // A one-shot or dry run is a look beside the running service: it must
     // not fight it for the metrics port.
@@ -88,23 +87,6 @@ pub async fn run(options: Options, status_socket: &Path) -> Result<(), AgentErro
     };
     agent.serve_until_stopped(signals, status).await;
     Ok(())
-}
-
-/// The signals the daemon acts on.
-struct Signals {
-    hangup: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> std::io::Result<Self> {
-        Ok(Signals {
-            hangup: signal(SignalKind::hangup())?,
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
 }
 
 /// Each tenant keeps a few cgroup files open (see `Group`); the usual soft
@@ -214,52 +196,6 @@ impl Agent {
         };
         agent.swap_config(config);
         Ok(agent)
-    }
-
-    async fn serve_until_stopped(
-        &mut self,
-        mut signals: Signals,
-        status: Option<status::StatusSocket>,
-    ) {
-        let (mut ticker, mut prober) = new_tickers(self.config.agent.interval);
-        notify(&[NotifyState::Ready]);
-        info!(
-            "qosd running: {} tenants, tick {:?}, metrics on http://{}/metrics",
-            self.tenants.len(),
-            self.config.agent.interval,
-            self.config.agent.metrics_listen
-        );
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    self.tick();
-                    // Pinged from the loop itself: a hung tick means no ping,
-                    // and systemd restarts us.
-                    notify(&[NotifyState::Watchdog]);
-                }
-                _ = prober.tick() => self.probe(),
-                _ = signals.hangup.recv() => {
-                    let interval = self.config.agent.interval;
-                    self.reload();
-                    if self.config.agent.interval != interval {
-                        (ticker, prober) = new_tickers(self.config.agent.interval);
-                    }
-                }
-                client = async {
-                    match &status {
-                        Some(socket) => socket.accept().await,
-                        None => std::future::pending().await,
-                    }
-                } => status::answer(client, &self.status_report()),
-                _ = signals.terminate.recv() => break,
-                _ = signals.interrupt.recv() => break,
-            }
-        }
-        notify(&[NotifyState::Stopping]);
-        for controller in &mut self.controllers {
-            controller.stop(self.options.cleanup);
-        }
-        info!("qosd stopping; limits stay in place");
     }
 
     /// One pass of the control loop. Never fails: every problem is logged
@@ -383,25 +319,5 @@ impl Agent {
         for controller in &mut self.controllers {
             controller.export(&tick);
         }
-    }
-}
-
-/// The first tick comes one interval from now: the caller has just ticked.
-/// The tick, and the probe halfway between two ticks (`Agent::probe`).
-fn new_tickers(interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
-    let every = |first: Duration| {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
-        // After a slow tick, carry on at the normal pace rather than catching
-        // up with a burst of ticks whose rates would be meaningless.
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker
-    };
-    (every(interval), every(interval / 2))
-}
-
-/// Tells systemd; a no-op when not run by systemd (NOTIFY_SOCKET unset).
-fn notify(states: &[NotifyState]) {
-    if let Err(error) = sd_notify::notify(states) {
-        debug!("sd_notify failed: {error}");
     }
 }

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::net::Shaper;
 use crate::net::fake::FakeShaper;

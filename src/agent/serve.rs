@@ -1,0 +1,96 @@
+//! The daemon's loop: ticks, probes, SIGHUP reloads and status clients,
+//! until SIGTERM or SIGINT; systemd is told when it is ready, alive and
+//! stopping.
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{debug, info};
+
+use super::{Agent, status};
+
+/// The signals the daemon acts on.
+pub(super) struct Signals {
+    hangup: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub(super) fn install() -> std::io::Result<Self> {
+        Ok(Signals {
+            hangup: signal(SignalKind::hangup())?,
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+impl Agent {
+    pub(super) async fn serve_until_stopped(
+        &mut self,
+        mut signals: Signals,
+        status: Option<status::StatusSocket>,
+    ) {
+        let (mut ticker, mut prober) = new_tickers(self.config.agent.interval);
+        notify(&[NotifyState::Ready]);
+        info!(
+            "qosd running: {} tenants, tick {:?}, metrics on http://{}/metrics",
+            self.tenants.len(),
+            self.config.agent.interval,
+            self.config.agent.metrics_listen
+        );
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {
+                    self.tick();
+                    // Pinged from the loop itself: a hung tick means no ping,
+                    // and systemd restarts us.
+                    notify(&[NotifyState::Watchdog]);
+                }
+                _ = prober.tick() => self.probe(),
+                _ = signals.hangup.recv() => {
+                    let interval = self.config.agent.interval;
+                    self.reload();
+                    if self.config.agent.interval != interval {
+                        (ticker, prober) = new_tickers(self.config.agent.interval);
+                    }
+                }
+                client = async {
+                    match &status {
+                        Some(socket) => socket.accept().await,
+                        None => std::future::pending().await,
+                    }
+                } => status::answer(client, &self.status_report()),
+                _ = signals.terminate.recv() => break,
+                _ = signals.interrupt.recv() => break,
+            }
+        }
+        notify(&[NotifyState::Stopping]);
+        for controller in &mut self.controllers {
+            controller.stop(self.options.cleanup);
+        }
+        info!("qosd stopping; limits stay in place");
+    }
+}
+
+/// The first tick comes one interval from now: the caller has just ticked.
+/// The tick, and the probe halfway between two ticks (`Agent::probe`).
+fn new_tickers(interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
+    let every = |first: Duration| {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+        // After a slow tick, carry on at the normal pace rather than catching
+        // up with a burst of ticks whose rates would be meaningless.
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    };
+    (every(interval), every(interval / 2))
+}
+
+/// Tells systemd; a no-op when not run by systemd (NOTIFY_SOCKET unset).
+fn notify(states: &[NotifyState]) {
+    if let Err(error) = sd_notify::notify(states) {
+        debug!("sd_notify failed: {error}");
+    }
+}
