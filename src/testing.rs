@@ -223,7 +223,7 @@ impl FakeHost {
             .iter()
             .filter(|(device, _)| !self.removed_disks.contains(device));
         for (device, name) in present {
-            let (major, minor) = device.split_once(':').unwrap_or(("0", "0"));
+            let DeviceNumber { major, minor } = device.parse().map_err(io::Error::other)?;
             let (sectors, count) = (tenants * bytes / 512, tenants * ios);
             let _ = writeln!(
                 diskstats,

@@ -13,15 +13,7 @@ const SYS_DEV_BLOCK: &str = "/sys/dev/block";
 /// `"254:0"` (surrounding spaces allowed) as a device number; `None` when the
 /// text is not two decimal numbers separated by `:`.
 pub fn parse_device_number(text: &str) -> Option<DeviceNumber> {
-    let (major, minor) = text.trim().split_once(':')?;
-    let number = |part: &str| {
-        let digits = !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-        digits.then(|| part.parse::<u32>().ok()).flatten()
-    };
-    Some(DeviceNumber {
-        major: number(major)?,
-        minor: number(minor)?,
-    })
+    text.trim().parse().ok()
 }
 
 /// Whether `text` has the shape of a device: an absolute path or `MAJ:MIN`.
