@@ -290,6 +290,13 @@ mod tests {
     use crate::cgroup::Hierarchy;
     use std::path::Path;
 
+    fn writes(writes: u64, drift_corrections: u64) -> Writes {
+        Writes {
+            writes,
+            drift_corrections,
+        }
+    }
+
     fn fake_group() -> (tempfile::TempDir, Group) {
         let root = tempfile::tempdir().unwrap();
         let group = Hierarchy::at(root.path()).group(Path::new("web"));
@@ -323,13 +330,7 @@ mod tests {
         let first = enforcer
             .apply_cpu(&group, limits(150, Some(150_000)))
             .unwrap();
-        assert_eq!(
-            first,
-            Writes {
-                writes: 2,
-                drift_corrections: 0
-            }
-        );
+        assert_eq!(first, writes(2, 0));
         assert_eq!(read(&group, "cpu.weight"), "150");
         assert_eq!(read(&group, "cpu.max"), "150000 100000");
 
@@ -341,13 +342,7 @@ mod tests {
         let tighter = enforcer
             .apply_cpu(&group, limits(150, Some(50_000)))
             .unwrap();
-        assert_eq!(
-            tighter,
-            Writes {
-                writes: 1,
-                drift_corrections: 0
-            }
-        );
+        assert_eq!(tighter, writes(1, 0));
         assert_eq!(read(&group, "cpu.max"), "50000 100000");
     }
 
@@ -362,13 +357,7 @@ mod tests {
         let fixed = enforcer
             .apply_cpu(&group, limits(50, Some(50_000)))
             .unwrap();
-        assert_eq!(
-            fixed,
-            Writes {
-                writes: 1,
-                drift_corrections: 1
-            }
-        );
+        assert_eq!(fixed, writes(1, 1));
         assert_eq!(read(&group, "cpu.max"), "50000 100000");
     }
 

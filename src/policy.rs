@@ -308,6 +308,15 @@ mod tests {
         }
     }
 
+    /// Decides `claims` on two uncontended CPUs; checks the contention and
+    /// the limits, and gives back the allocation.
+    fn assert_decided(claims: &[Claim], contended: bool, limits: &[f64]) -> Allocation {
+        let allocation = allocate(CPU2, claims, false);
+        assert_eq!(allocation.contended, contended, "{allocation:?}");
+        assert_eq!(allocation.limits, limits);
+        allocation
+    }
+
     fn claim(baseline: f64, burst: f64, usage: f64, limit: Option<f64>) -> Claim {
         Claim {
             baseline,
@@ -323,9 +332,7 @@ mod tests {
     #[test]
     fn uncontended_tenants_may_burst() {
         let claims = [claim(1.5, 2.0, 0.2, None), claim(0.5, 2.0, 0.3, None)];
-        let allocation = allocate(CPU2, &claims, false);
-        assert!(!allocation.contended);
-        assert_eq!(allocation.limits, vec![2.0, 2.0]);
+        assert_decided(&claims, false, &[2.0, 2.0]);
     }
 
     #[test]
@@ -334,9 +341,7 @@ mod tests {
             claim(1.5, 2.0, 0.0, Some(2.0)),
             claim(0.5, 2.0, 1.98, Some(2.0)),
         ];
-        let allocation = allocate(CPU2, &claims, false);
-        assert!(allocation.contended);
-        assert_eq!(allocation.limits, vec![1.5, 2.0]);
+        assert_decided(&claims, true, &[1.5, 2.0]);
     }
 
     #[test]
@@ -345,9 +350,7 @@ mod tests {
             claim(1.5, 2.0, 1.0, Some(2.0)),
             claim(0.5, 2.0, 1.0, Some(2.0)),
         ];
-        let allocation = allocate(CPU2, &claims, false);
-        assert!(allocation.contended);
-        assert_eq!(allocation.limits, vec![1.5, 0.5]);
+        let allocation = assert_decided(&claims, true, &[1.5, 0.5]);
         assert_eq!(allocation.below_baseline, vec![0]);
     }
 

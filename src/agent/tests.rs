@@ -56,6 +56,13 @@ fn decide_once(host: &mut FakeHost, agent: &mut Agent) {
     agent.tick();
 }
 
+/// An agent over a fake host of `tenants` that has made its first decision.
+fn decided(dir: &std::path::Path, tenants: usize) -> (FakeHost, Agent) {
+    let (mut host, mut agent) = agent_over(dir, tenants);
+    decide_once(&mut host, &mut agent);
+    (host, agent)
+}
+
 /// Drift is looked for on every `DRIFT_CHECK_TICKS`th tick.
 fn tick_until_drift_checked(host: &mut FakeHost, agent: &mut Agent) {
     for _ in 0..crate::enforce::DRIFT_CHECK_TICKS {
@@ -84,8 +91,7 @@ fn the_first_tick_only_samples_so_a_restart_releases_nothing() {
 #[test]
 fn a_decision_writes_weights_and_clamps_by_weight_under_contention() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 2);
-    decide_once(&mut host, &mut agent);
+    let (host, _agent) = decided(dir.path(), 2);
     // Baselines 0.02 and 0.01 cores: weights 2 and 1. Both saturate the
     // host, so the spare is split 2:1 and neither may burst to 2 cores.
     assert_eq!(file(&host, 0, "cpu.weight"), "2");
@@ -95,22 +101,28 @@ fn a_decision_writes_weights_and_clamps_by_weight_under_contention() {
     assert!(first > second, "{first} vs {second}");
 }
 
+/// Tenant 0's `knob`, changed behind qosd's back to `tampered`, is put
+/// back within the drift checks and counted once.
+fn assert_drift_put_back(tenants: usize, knob: &str, tampered: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut host, mut agent) = agent_over(dir.path(), tenants);
+    decide_once(&mut host, &mut agent);
+    let decided = file(&host, 0, knob);
+    std::fs::write(host.tenant_dir(0).join(knob), tampered).unwrap();
+    tick_until_drift_checked(&mut host, &mut agent);
+    assert_eq!(file(&host, 0, knob), decided);
+    assert_eq!(agent.metrics.drift_corrections.get(), 1);
+}
+
 #[test]
 fn drift_is_put_back_and_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 2);
-    decide_once(&mut host, &mut agent);
-    std::fs::write(host.tenant_dir(0).join("cpu.weight"), "100\n").unwrap();
-    tick_until_drift_checked(&mut host, &mut agent);
-    assert_eq!(file(&host, 0, "cpu.weight"), "2");
-    assert_eq!(agent.metrics.drift_corrections.get(), 1);
+    assert_drift_put_back(2, "cpu.weight", "100\n");
 }
 
 #[test]
 fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 2);
-    decide_once(&mut host, &mut agent);
+    let (host, mut agent) = decided(dir.path(), 2);
     std::fs::write(
         &agent.options.config_path,
         "[tenants.t0]\ncpu = { baselin = 1 }\n",
@@ -131,8 +143,7 @@ fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
 #[test]
 fn a_good_reload_applies_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 2);
-    decide_once(&mut host, &mut agent);
+    let (host, mut agent) = decided(dir.path(), 2);
     let text = host.config_toml().replace("burst = 2.0", "burst = 0.5");
     std::fs::write(&agent.options.config_path, text).unwrap();
     agent.reload();
@@ -156,8 +167,7 @@ fn io_max_rbps(host: &FakeHost, tenant: usize) -> Option<u64> {
 #[test]
 fn disks_under_contention_get_io_max_below_capacity() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 4);
-    decide_once(&mut host, &mut agent);
+    let (host, agent) = decided(dir.path(), 4);
     let capacity = 50 * 1_048_576;
     for tenant in 0..4 {
         let rbps = io_max_rbps(&host, tenant).expect("an io.max line");
@@ -173,23 +183,18 @@ fn disks_under_contention_get_io_max_below_capacity() {
 
 #[test]
 fn io_max_drift_is_put_back_and_counted() {
+    // Four tenants, two per disk, so that both are clamped.
     let dir = tempfile::tempdir().unwrap();
-    // Two tenants per disk, so that both are clamped.
-    let (mut host, mut agent) = agent_over(dir.path(), 4);
-    decide_once(&mut host, &mut agent);
-    let before = file(&host, 0, "io.max");
-    assert!(before.contains("rbps="), "{before}");
-    std::fs::write(host.tenant_dir(0).join("io.max"), "").unwrap();
-    tick_until_drift_checked(&mut host, &mut agent);
-    assert_eq!(file(&host, 0, "io.max"), before);
-    assert_eq!(agent.metrics.drift_corrections.get(), 1);
+    let (host, _agent) = decided(dir.path(), 4);
+    let decided = file(&host, 0, "io.max");
+    assert!(decided.contains("rbps="), "{decided}");
+    assert_drift_put_back(4, "io.max", "");
 }
 
 #[test]
 fn a_vanished_disk_drops_its_limits_and_the_rest_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 4);
-    decide_once(&mut host, &mut agent);
+    let (mut host, mut agent) = decided(dir.path(), 4);
     // Unlimited shows as the burst: 50 MiB/s on the fake host.
     let limit = |agent: &Agent, tenant: &str, device: &str| {
         let series = format!(
@@ -280,8 +285,7 @@ fn reconfigure(agent: &mut Agent, text: &str) {
 #[tokio::test]
 async fn the_status_report_is_served_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut host, mut agent) = agent_over(dir.path(), 2);
-    decide_once(&mut host, &mut agent);
+    let (_host, agent) = decided(dir.path(), 2);
     let report = agent.status_report();
     assert_eq!(report.tick, 2);
     let cpu = &report.resources[0];

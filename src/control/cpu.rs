@@ -162,8 +162,7 @@ impl ResourceControl for CpuControl {
         for gone in change.gone {
             self.forget_series(&gone.name);
         }
-        let old = std::mem::take(&mut self.tenants);
-        self.tenants = super::carry_over(old, change.kept);
+        super::carry_over(&mut self.tenants, change.kept);
         let (families, shared) = (&self.families, &self.metrics);
         for (state, managed) in self.tenants.iter_mut().zip(change.tenants) {
             let name = &managed.tenant.name;

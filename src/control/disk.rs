@@ -395,13 +395,13 @@ impl DiskControl {
 impl ResourceControl for DiskControl {
     fn configure(&mut self, change: &Reconfigure) {
         self.disks = change.config.host.disks.clone();
-        let old = std::mem::take(&mut self.tenants);
         for gone in change.gone {
             for contract in &gone.disk {
                 self.forget_device_series(&gone.name, &contract.device.name);
             }
         }
-        let kept = super::carry_over(old, change.kept);
+        let mut kept = std::mem::take(&mut self.tenants);
+        super::carry_over(&mut kept, change.kept);
         self.tenants = kept
             .into_iter()
             .zip(change.tenants)

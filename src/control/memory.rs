@@ -185,8 +185,7 @@ impl ResourceControl for MemoryControl {
         for gone in change.gone {
             self.forget_series(&gone.name);
         }
-        let old = std::mem::take(&mut self.stall_fractions);
-        self.stall_fractions = super::carry_over(old, change.kept);
+        super::carry_over(&mut self.stall_fractions, change.kept);
         for managed in change.tenants {
             if let Some(contract) = &managed.tenant.memory {
                 self.publish_contract(&managed.tenant.name, contract);

@@ -146,16 +146,17 @@ pub fn controllers(
     ])
 }
 
-/// Per-tenant state after a reconfiguration: what was known of kept
-/// tenants, the default for new ones.
-pub fn carry_over<T: Default>(old: Vec<T>, kept: &[Option<usize>]) -> Vec<T> {
-    let mut old: Vec<Option<T>> = old.into_iter().map(Some).collect();
-    kept.iter()
+/// Rebuilds per-tenant state for a new configuration: what was known of
+/// kept tenants, the default for new ones.
+pub fn carry_over<T: Default>(state: &mut Vec<T>, kept: &[Option<usize>]) {
+    let mut old: Vec<Option<T>> = std::mem::take(state).into_iter().map(Some).collect();
+    *state = kept
+        .iter()
         .map(|was| {
             was.and_then(|i| old.get_mut(i).and_then(Option::take))
                 .unwrap_or_default()
         })
-        .collect()
+        .collect();
 }
 
 /// Sets the contention gauges of one resource (`device` empty for CPU).
@@ -253,8 +254,9 @@ mod tests {
 
     #[test]
     fn kept_tenants_carry_their_state_and_new_ones_start_fresh() {
-        let old = vec![1, 2, 3];
-        assert_eq!(carry_over(old, &[Some(2), None, Some(0)]), vec![3, 0, 1]);
+        let mut state = vec![1, 2, 3];
+        carry_over(&mut state, &[Some(2), None, Some(0)]);
+        assert_eq!(state, vec![3, 0, 1]);
     }
 
     #[test]
