@@ -316,6 +316,12 @@ mod tests {
         }
     }
 
+    /// Applies weight and quota to `group` as the agent would; panics on
+    /// an error, which no test here but the last expects.
+    fn apply(enforcer: &mut Enforcer, group: &Group, weight: u32, quota: Option<u64>) -> Writes {
+        enforcer.apply_cpu(group, limits(weight, quota)).unwrap()
+    }
+
     fn read(group: &Group, file: &str) -> String {
         std::fs::read_to_string(group.path().join(file))
             .unwrap()
@@ -327,21 +333,15 @@ mod tests {
     fn writes_only_what_changed() {
         let (_root, group) = fake_group();
         let mut enforcer = Enforcer::new(false);
-        let first = enforcer
-            .apply_cpu(&group, limits(150, Some(150_000)))
-            .unwrap();
+        let first = apply(&mut enforcer, &group, 150, Some(150_000));
         assert_eq!(first, writes(2, 0));
         assert_eq!(read(&group, "cpu.weight"), "150");
         assert_eq!(read(&group, "cpu.max"), "150000 100000");
 
-        let again = enforcer
-            .apply_cpu(&group, limits(150, Some(150_000)))
-            .unwrap();
+        let again = apply(&mut enforcer, &group, 150, Some(150_000));
         assert_eq!(again, Writes::default());
 
-        let tighter = enforcer
-            .apply_cpu(&group, limits(150, Some(50_000)))
-            .unwrap();
+        let tighter = apply(&mut enforcer, &group, 150, Some(50_000));
         assert_eq!(tighter, writes(1, 0));
         assert_eq!(read(&group, "cpu.max"), "50000 100000");
     }
@@ -350,13 +350,9 @@ mod tests {
     fn a_value_changed_behind_our_back_is_restored_and_counted() {
         let (_root, group) = fake_group();
         let mut enforcer = Enforcer::new(false);
-        enforcer
-            .apply_cpu(&group, limits(50, Some(50_000)))
-            .unwrap();
+        apply(&mut enforcer, &group, 50, Some(50_000));
         std::fs::write(group.path().join("cpu.max"), "max 100000\n").unwrap();
-        let fixed = enforcer
-            .apply_cpu(&group, limits(50, Some(50_000)))
-            .unwrap();
+        let fixed = apply(&mut enforcer, &group, 50, Some(50_000));
         assert_eq!(fixed, writes(1, 1));
         assert_eq!(read(&group, "cpu.max"), "50000 100000");
     }
@@ -365,9 +361,7 @@ mod tests {
     fn dry_run_writes_nothing() {
         let (_root, group) = fake_group();
         let mut enforcer = Enforcer::new(true);
-        let done = enforcer
-            .apply_cpu(&group, limits(150, Some(50_000)))
-            .unwrap();
+        let done = apply(&mut enforcer, &group, 150, Some(50_000));
         assert_eq!(done, Writes::default());
         assert_eq!(read(&group, "cpu.weight"), "100");
         assert_eq!(read(&group, "cpu.max"), "max 100000");

@@ -317,6 +317,12 @@ mod tests {
         allocation
     }
 
+    /// The limits decided for `claims` on an idle resource of `capacity`
+    /// that was contended at the last tick.
+    fn limits_after_contention(capacity: f64, claims: &[Claim]) -> Vec<f64> {
+        allocate(resource(capacity, 0.0), claims, true).limits
+    }
+
     fn claim(baseline: f64, burst: f64, usage: f64, limit: Option<f64>) -> Claim {
         Claim {
             baseline,
@@ -360,21 +366,19 @@ mod tests {
             claim(1.5, 2.0, 0.0, Some(1.5)),
             claim(0.5, 2.0, 0.5, Some(0.5)),
         ];
-        let allocation = allocate(CPU2, &claims, true);
-        assert_eq!(allocation.limits[1], 2.0);
+        assert_eq!(limits_after_contention(2.0, &claims)[1], 2.0);
     }
 
     #[test]
     fn limits_relax_in_steps_while_others_are_active() {
-        let resource = resource(10.0, 0.0);
         // b was clamped at 1; a now wants less, so b may have 8, but only
         // half the capacity more per tick.
         let claims = [
             claim(1.0, 10.0, 1.0, Some(9.0)),
             claim(1.0, 10.0, 1.0, Some(1.0)),
         ];
-        let allocation = allocate(resource, &claims, true);
-        assert_eq!(allocation.limits[1], 1.0 + RELAX_STEP_FRACTION * 10.0);
+        let limits = limits_after_contention(10.0, &claims);
+        assert_eq!(limits[1], 1.0 + RELAX_STEP_FRACTION * 10.0);
     }
 
     #[test]
@@ -418,13 +422,12 @@ mod tests {
 
     #[test]
     fn a_tenant_at_a_tiny_limit_is_active_and_can_grow() {
-        let resource = resource(64.0, 0.0);
         let claims = [
             claim(0.25, 8.0, 0.25, Some(0.25)),
             claim(1.0, 64.0, 63.0, Some(64.0)),
         ];
-        let allocation = allocate(resource, &claims, true);
-        assert!(allocation.limits[0] > 0.25, "{:?}", allocation.limits);
+        let limits = limits_after_contention(64.0, &claims);
+        assert!(limits[0] > 0.25, "{limits:?}");
     }
 
     /// The disk-iops scenario's phase 2, as one VM run saw it: the device

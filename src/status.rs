@@ -36,9 +36,10 @@ pub struct Report {
     pub tenants: Vec<TenantRow>,
 }
 
-/// One shared resource of the host: the CPUs, a disk's dimension, a link.
+/// What a row is about: the resource, and where it has several, the device
+/// or link and the dimension; in the resource's unit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResourceRow {
+pub struct Subject {
     /// "cpu", "disk", "memory" or "network".
     pub resource: String,
     /// The disk or interface; empty for CPU and memory.
@@ -46,6 +47,34 @@ pub struct ResourceRow {
     /// A disk's "read_bps", "write_bps", "read_iops" or "write_iops".
     pub dimension: String,
     pub unit: Unit,
+}
+
+impl Subject {
+    pub fn new(resource: &str, device: &str, dimension: &str, unit: Unit) -> Self {
+        Subject {
+            resource: resource.into(),
+            device: device.into(),
+            dimension: dimension.into(),
+            unit,
+        }
+    }
+
+    /// "cpu", "disk vda read_bps", "network eth0": the parts there are.
+    fn name(&self) -> String {
+        [&self.resource, &self.device, &self.dimension]
+            .iter()
+            .filter(|part| !part.is_empty())
+            .map(|part| part.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// One shared resource of the host: the CPUs, a disk's dimension, a link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRow {
+    #[serde(flatten)]
+    pub subject: Subject,
     pub capacity: f64,
     /// What is used now: busy cores, bytes or IOs per second, bits per second.
     pub used: Option<f64>,
@@ -56,10 +85,8 @@ pub struct ResourceRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantRow {
     pub tenant: String,
-    pub resource: String,
-    pub device: String,
-    pub dimension: String,
-    pub unit: Unit,
+    #[serde(flatten)]
+    pub subject: Subject,
     pub baseline: f64,
     pub burst: f64,
     /// `None` until two samples were taken, or when it cannot be read.
@@ -200,10 +227,10 @@ pub fn render(report: &Report, colour: bool) -> String {
         report.age_seconds
     );
     for resource in &report.resources {
-        let name = resource_name(&resource.resource, &resource.device, &resource.dimension);
+        let name = resource.subject.name();
         let used = resource
             .used
-            .map_or_else(|| "-".to_owned(), |v| amount(v, resource.unit));
+            .map_or_else(|| "-".to_owned(), |v| amount(v, resource.subject.unit));
         let state = if resource.contended {
             "contended"
         } else {
@@ -212,7 +239,7 @@ pub fn render(report: &Report, colour: bool) -> String {
         let _ = writeln!(
             out,
             "  {name}: {used} of {}, {state}",
-            amount(resource.capacity, resource.unit)
+            amount(resource.capacity, resource.subject.unit)
         );
     }
     let header = [
@@ -238,12 +265,12 @@ pub fn render(report: &Report, colour: bool) -> String {
 
 fn row_cells(row: &TenantRow) -> [String; 8] {
     let optional =
-        |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| amount(v, row.unit));
+        |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| amount(v, row.subject.unit));
     [
         row.tenant.clone(),
-        resource_name(&row.resource, &row.device, &row.dimension),
-        amount(row.baseline, row.unit),
-        amount(row.burst, row.unit),
+        row.subject.name(),
+        amount(row.baseline, row.subject.unit),
+        amount(row.burst, row.subject.unit),
         optional(row.usage),
         optional(row.limit),
         row.state.label().to_owned(),
@@ -266,15 +293,6 @@ fn push_row(out: &mut String, cells: &[String; 8], widths: &[usize; 8], state: O
     }
     out.push_str(line.trim_end());
     out.push('\n');
-}
-
-fn resource_name(resource: &str, device: &str, dimension: &str) -> String {
-    [resource, device, dimension]
-        .iter()
-        .filter(|part| !part.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A value in its unit, as a human reads it.
@@ -332,10 +350,7 @@ mod tests {
             interval_seconds: 1.0,
             age_seconds: 0.3,
             resources: vec![ResourceRow {
-                resource: "cpu".into(),
-                device: String::new(),
-                dimension: String::new(),
-                unit: Unit::Cores,
+                subject: Subject::new("cpu", "", "", Unit::Cores),
                 capacity: 2.0,
                 used: Some(1.98),
                 contended: true,
@@ -343,10 +358,7 @@ mod tests {
             tenants: vec![
                 TenantRow {
                     tenant: "web".into(),
-                    resource: "cpu".into(),
-                    device: String::new(),
-                    dimension: String::new(),
-                    unit: Unit::Cores,
+                    subject: Subject::new("cpu", "", "", Unit::Cores),
                     baseline: 1.5,
                     burst: 2.0,
                     usage: Some(1.48),
@@ -356,10 +368,7 @@ mod tests {
                 },
                 TenantRow {
                     tenant: "batch".into(),
-                    resource: "disk".into(),
-                    device: "vda".into(),
-                    dimension: "read_bps".into(),
-                    unit: Unit::BytesPerSecond,
+                    subject: Subject::new("disk", "vda", "read_bps", Unit::BytesPerSecond),
                     baseline: 10_485_760.0,
                     burst: 52_428_800.0,
                     usage: None,

@@ -119,6 +119,11 @@ fn drift_is_put_back_and_counted() {
     assert_drift_put_back(2, "cpu.weight", "100\n");
 }
 
+fn reloads(agent: &Agent, outcome: &str) -> u64 {
+    let counter = agent.metrics.config_reloads.with_label_values(&[outcome]);
+    counter.get()
+}
+
 #[test]
 fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
@@ -132,12 +137,7 @@ fn a_broken_reload_keeps_the_contracts_in_force_and_is_counted() {
     agent.tick();
     assert_eq!(agent.tenants.len(), 2, "old tenants dropped");
     assert_eq!(file(&host, 0, "cpu.weight"), "2");
-    let failures = agent
-        .metrics
-        .config_reloads
-        .with_label_values(&["failure"])
-        .get();
-    assert_eq!(failures, 1);
+    assert_eq!(reloads(&agent, "failure"), 1);
 }
 
 #[test]
@@ -148,12 +148,7 @@ fn a_good_reload_applies_at_once() {
     std::fs::write(&agent.options.config_path, text).unwrap();
     agent.reload();
     assert_eq!(file(&host, 0, "cpu.max"), "50000 100000");
-    let successes = agent
-        .metrics
-        .config_reloads
-        .with_label_values(&["success"])
-        .get();
-    assert_eq!(successes, 1);
+    assert_eq!(reloads(&agent, "success"), 1);
 }
 
 fn io_max_rbps(host: &FakeHost, tenant: usize) -> Option<u64> {
@@ -213,7 +208,7 @@ fn a_vanished_disk_drops_its_limits_and_the_rest_goes_on() {
         agent.tick();
     }
     let report = agent.status_report();
-    let vdb = report.resources.iter().find(|row| row.device == "254:16");
+    let vdb = report.resources.iter().find(|row| row.subject.device == "254:16");
     assert_eq!(vdb.unwrap().used, None, "the gone disk is not measured");
     assert_eq!(
         limit(&agent, "t1", "254:16"),
@@ -289,16 +284,16 @@ async fn the_status_report_is_served_and_read_back() {
     let report = agent.status_report();
     assert_eq!(report.tick, 2);
     let cpu = &report.resources[0];
-    assert_eq!((cpu.resource.as_str(), cpu.capacity), ("cpu", 2.0));
+    assert_eq!((cpu.subject.resource.as_str(), cpu.capacity), ("cpu", 2.0));
     assert!(cpu.contended, "both fake tenants saturate the host");
     let t0_cpu = report
         .tenants
         .iter()
-        .find(|row| row.tenant == "t0" && row.resource == "cpu")
+        .find(|row| row.tenant == "t0" && row.subject.resource == "cpu")
         .unwrap();
     assert_eq!((t0_cpu.baseline, t0_cpu.burst), (0.02, 2.0));
     assert!(t0_cpu.usage.is_some_and(|usage| usage > 0.0), "{t0_cpu:?}");
-    let disk_rows = report.tenants.iter().filter(|row| row.resource == "disk");
+    let disk_rows = report.tenants.iter().filter(|row| row.subject.resource == "disk");
     assert_eq!(disk_rows.count(), 4, "two tenants, read and write bps");
 
     let path = dir.path().join("run/qosd.sock");
@@ -501,11 +496,11 @@ fn the_status_report_shows_host_memory_and_memory_pressure() {
         let host_row = report
             .resources
             .into_iter()
-            .find(|row| row.resource == "memory");
+            .find(|row| row.subject.resource == "memory");
         let tenant_row = report
             .tenants
             .into_iter()
-            .find(|row| row.resource == "memory");
+            .find(|row| row.subject.resource == "memory");
         (host_row.unwrap(), tenant_row.unwrap())
     };
     meminfo(1024);

@@ -13,7 +13,7 @@ use crate::enforce::{CpuLimits, Enforcer};
 use crate::metrics::{KIND, Metrics, RESOURCE, Registrar, TENANT, remove_series};
 use crate::policy::{self, Allocation, Claim, Resource};
 use crate::sample::Rates;
-use crate::status::{ResourceRow, TenantRow, Unit};
+use crate::status::{ResourceRow, Subject, TenantRow, Unit};
 
 pub struct CpuControl {
     families: CpuFamilies,
@@ -236,8 +236,7 @@ impl ResourceControl for CpuControl {
         let capacity = Self::capacity(tick);
         let used = Some(rates.host_cpu_busy_cores);
         vec![resource_row(
-            ("cpu", "", ""),
-            Unit::Cores,
+            Subject::new("cpu", "", "", Unit::Cores),
             capacity,
             used,
             self.contended,
@@ -260,8 +259,7 @@ impl ResourceControl for CpuControl {
         let limit = self.tenants[index].limit;
         vec![measured_row(
             tenant,
-            ("cpu", "", ""),
-            Unit::Cores,
+            Subject::new("cpu", "", "", Unit::Cores),
             terms,
             seen,
             limit,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use prometheus::{Counter, CounterVec, Gauge, GaugeVec};
 use tracing::{info, warn};
 
-use super::report::{io_unit, measured_row, resource_row};
+use super::report::{disk_subject, measured_row, resource_row};
 use super::{Outcome, Reconfigure, ResourceControl, Tick};
 use crate::cgroup::Hierarchy;
 use crate::cgroup::io::{self, DeviceNumber, IoMax, IoWeightMode};
@@ -456,9 +456,8 @@ impl ResourceControl for DiskControl {
                 };
                 let used = rates.devices.get(&number).map(|used| *used.get(dimension));
                 let contended = self.contended.get(&(number, dimension)).copied();
-                let key = ("disk", disk.device.name.as_str(), dimension.key());
-                let unit = io_unit(dimension);
-                let row = resource_row(key, unit, capacity, used, contended.unwrap_or(false));
+                let subject = disk_subject(&disk.device.name, dimension);
+                let row = resource_row(subject, capacity, used, contended.unwrap_or(false));
                 rows.push(row);
             }
         }
@@ -484,17 +483,10 @@ impl ResourceControl for DiskControl {
                     (*io.per_second.get(dimension), stall)
                 });
                 let limit = state.limits.get(&(number, dimension)).copied();
-                let key = ("disk", contract.device.name.as_str(), dimension.key());
+                let subject = disk_subject(&contract.device.name, dimension);
                 let terms = (terms.baseline, terms.burst);
                 let limit = limit.or(Some(terms.1));
-                rows.push(measured_row(
-                    tenant,
-                    key,
-                    io_unit(dimension),
-                    terms,
-                    seen,
-                    limit,
-                ));
+                rows.push(measured_row(tenant, subject, terms, seen, limit));
             }
         }
         rows

@@ -15,7 +15,7 @@ use crate::config::{MemoryContract, MemoryProtection};
 use crate::enforce::{Enforcer, MemoryLimits};
 use crate::metrics::{KIND, Metrics, Registrar, TENANT, remove_series};
 use crate::sample::MemorySample;
-use crate::status::{ResourceRow, TenantRow, Unit};
+use crate::status::{ResourceRow, Subject, TenantRow, Unit};
 
 pub struct MemoryControl {
     families: MemoryFamilies,
@@ -244,14 +244,8 @@ impl ResourceControl for MemoryControl {
         let capacity = host.total.saturating_sub(tick.config.host.reserved_memory) as f64;
         let used = host.used() as f64;
         let contended = used >= tick.config.host.contention_threshold * capacity;
-        let key = ("memory", "", "");
-        vec![resource_row(
-            key,
-            Unit::Bytes,
-            capacity,
-            Some(used),
-            contended,
-        )]
+        let subject = Subject::new("memory", "", "", Unit::Bytes);
+        vec![resource_row(subject, capacity, Some(used), contended)]
     }
 
     fn tenant_rows(&self, tick: &Tick, index: usize) -> Vec<TenantRow> {
@@ -264,16 +258,8 @@ impl ResourceControl for MemoryControl {
         let terms = (contract.baseline as f64, contract.burst as f64);
         let pressure = self.stall_fractions[index];
         let burst = Some(terms.1);
-        let key = ("memory", "", "");
-        vec![row(
-            tenant,
-            key,
-            Unit::Bytes,
-            terms,
-            usage,
-            burst,
-            (false, pressure),
-        )]
+        let subject = Subject::new("memory", "", "", Unit::Bytes);
+        vec![row(tenant, subject, terms, usage, burst, (false, pressure))]
     }
 }
 

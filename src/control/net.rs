@@ -22,7 +22,7 @@ use crate::enforce::Enforcer;
 use crate::metrics::{INTERFACE, Metrics, Registrar, TENANT, remove_series};
 use crate::net::{self, GroupLocator, Invocations, Network, Shaper, TenantTraffic};
 use crate::policy::{BASELINE_TOLERANCE, CONTENTION_HYSTERESIS};
-use crate::status::{ResourceRow, TenantRow, Unit};
+use crate::status::{ResourceRow, Subject, TenantRow, Unit};
 
 pub struct NetControl {
     families: NetFamilies,
@@ -335,15 +335,9 @@ impl ResourceControl for NetControl {
         let link_row = |link: &crate::config::LinkCapacity| {
             let interface = link.interface.as_str();
             let used = self.link_rates.get(interface).copied();
-            let key = ("network", interface, "");
+            let subject = Subject::new("network", interface, "", Unit::BitsPerSecond);
             let capacity = link.egress.get();
-            resource_row(
-                key,
-                Unit::BitsPerSecond,
-                capacity,
-                used,
-                self.contended(interface),
-            )
+            resource_row(subject, capacity, used, self.contended(interface))
         };
         links.iter().map(link_row).collect()
     }
@@ -357,8 +351,7 @@ impl ResourceControl for NetControl {
             let terms = (egress.baseline.get(), egress.burst.get());
             row(
                 tenant,
-                ("network", &contract.interface, ""),
-                Unit::BitsPerSecond,
+                Subject::new("network", &contract.interface, "", Unit::BitsPerSecond),
                 terms,
                 seen.map(|seen| seen.bits_per_second),
                 Some(terms.1),

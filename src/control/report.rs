@@ -3,28 +3,26 @@
 
 use crate::config::{IoDimension, Tenant};
 use crate::policy;
-use crate::status::{ResourceRow, State, TenantRow, Unit, state};
-
-/// What a tenant row is about: resource, device and dimension ("" for none).
-pub type RowKey<'a> = (&'a str, &'a str, &'a str);
+use crate::status::{ResourceRow, State, Subject, TenantRow, Unit, state};
 
 /// A host row: the resource's capacity, what is used, and contention.
 pub fn resource_row(
-    (resource, device, dimension): RowKey,
-    unit: Unit,
+    subject: Subject,
     capacity: f64,
     used: Option<f64>,
     contended: bool,
 ) -> ResourceRow {
     ResourceRow {
-        resource: resource.into(),
-        device: device.into(),
-        dimension: dimension.into(),
-        unit,
+        subject,
         capacity,
         used,
         contended,
     }
+}
+
+/// A disk's dimension: bytes/s for bandwidth, IOs/s for IOPS.
+pub fn disk_subject(device: &str, dimension: IoDimension) -> Subject {
+    Subject::new("disk", device, dimension.key(), io_unit(dimension))
 }
 
 /// A row whose usage and pressure come from the tick's rates: the contract
@@ -32,8 +30,7 @@ pub fn resource_row(
 /// `seen` is (usage, stall fraction).
 pub fn measured_row(
     tenant: &Tenant,
-    what: RowKey,
-    unit: Unit,
+    subject: Subject,
     (baseline, burst): (f64, f64),
     seen: Option<(f64, f64)>,
     limit: Option<f64>,
@@ -42,8 +39,7 @@ pub fn measured_row(
         .is_some_and(|(usage, stall)| policy::contract_broken_under(usage, baseline, stall, limit));
     row(
         tenant,
-        what,
-        unit,
+        subject,
         (baseline, burst),
         seen.map(|(usage, _)| usage),
         limit,
@@ -54,8 +50,7 @@ pub fn measured_row(
 /// A tenant row; its state follows from usage against the contract.
 pub fn row(
     tenant: &Tenant,
-    (resource, device, dimension): RowKey,
-    unit: Unit,
+    subject: Subject,
     (baseline, burst): (f64, f64),
     usage: Option<f64>,
     limit: Option<f64>,
@@ -67,10 +62,7 @@ pub fn row(
     };
     TenantRow {
         tenant: tenant.name.clone(),
-        resource: resource.into(),
-        device: device.into(),
-        dimension: dimension.into(),
-        unit,
+        subject,
         baseline,
         burst,
         usage,
@@ -81,7 +73,7 @@ pub fn row(
 }
 
 /// Bytes/s for bandwidth, IOs/s for IOPS.
-pub fn io_unit(dimension: IoDimension) -> Unit {
+fn io_unit(dimension: IoDimension) -> Unit {
     match dimension {
         IoDimension::ReadBps | IoDimension::WriteBps => Unit::BytesPerSecond,
         IoDimension::ReadIops | IoDimension::WriteIops => Unit::IosPerSecond,
