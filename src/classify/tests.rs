@@ -10,7 +10,7 @@ use crate::cgroup::fake::FakeTree;
 use crate::config::TextPattern;
 use crate::procfs::process::tests::{FakeProcess, add_process};
 
-fn tenant(name: &str, cgroup: &str, matchers: Vec<ProcessMatcher>) -> Tenant {
+pub(super) fn tenant(name: &str, cgroup: &str, matchers: Vec<ProcessMatcher>) -> Tenant {
     Tenant {
         name: name.into(),
         cgroup: PathBuf::from(cgroup),
@@ -23,7 +23,7 @@ fn tenant(name: &str, cgroup: &str, matchers: Vec<ProcessMatcher>) -> Tenant {
     }
 }
 
-fn uid(uid: u32) -> ProcessMatcher {
+pub(super) fn uid(uid: u32) -> ProcessMatcher {
     ProcessMatcher {
         uid: Some(uid),
         ..ProcessMatcher::default()
