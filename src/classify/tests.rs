@@ -1,10 +1,9 @@
 use std::fs;
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-
+use super::cgroup_paths::strip_prefix;
 use super::*;
 use crate::cgroup::fake::FakeTree;
 use crate::config::TextPattern;
@@ -349,56 +348,6 @@ fn exclusions_are_logged_once_per_process_and_reason() {
     c.log_exclusion(&init, 0, Exclusion::Init);
     c.log_exclusion(&init, 0, Exclusion::NoCgroupV2);
     assert_eq!(c.logged.lock().unwrap().len(), 2);
-}
-
-#[test]
-fn move_writes_the_pid_to_cgroup_procs() {
-    let tree = FakeTree::new();
-    tree.add_group("qosd.slice/alice");
-    let group = tree.hierarchy().group(Path::new("qosd.slice/alice"));
-    assert_eq!(move_process(&group, 4242).unwrap(), MoveOutcome::Moved);
-    assert_eq!(tree.read("qosd.slice/alice/cgroup.procs"), "4242");
-    let gone = tree.hierarchy().group(Path::new("qosd.slice/gone"));
-    let error = move_process(&gone, 4242).unwrap_err();
-    assert!(error.is_vanished(), "a missing group is an error: {error}");
-}
-
-#[test]
-fn a_process_that_exits_during_the_move_is_vanished_not_an_error() {
-    let tree = FakeTree::new();
-    tree.add_group("web");
-    let group = tree.hierarchy().group(Path::new("web"));
-    let write_error = |errno: Errno| CgroupError::Write {
-        path: group.path().join(CGROUP_PROCS),
-        value: "4242".into(),
-        source: io::Error::from(errno),
-    };
-    assert!(process_vanished(&write_error(Errno::ESRCH), &group));
-    assert!(process_vanished(&write_error(Errno::ENOENT), &group));
-    assert!(!process_vanished(&write_error(Errno::EBUSY), &group));
-    let gone = tree.hierarchy().group(Path::new("gone"));
-    assert!(!process_vanished(&write_error(Errno::ENOENT), &gone));
-}
-
-/// On a host with a writable cgroup2 mount, writing a PID that does not
-/// exist to cgroup.procs is ESRCH, which is a vanished process.
-#[test]
-fn a_vanished_pid_on_a_real_cgroup2_is_vanished() {
-    let found = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
-        .into_iter()
-        .map(Path::new)
-        .find(|path| {
-            statfs::statfs(*path).is_ok_and(|s| s.filesystem_type() == statfs::CGROUP2_SUPER_MAGIC)
-        });
-    let Some(root) = found else {
-        eprintln!("skipped: no cgroup2 mount");
-        return;
-    };
-    let group = Hierarchy::at(root).group(Path::new(""));
-    match move_process(&group, 999_999_999) {
-        Ok(outcome) => assert_eq!(outcome, MoveOutcome::Vanished),
-        Err(error) => eprintln!("skipped: cannot write {}: {error}", root.display()),
-    }
 }
 
 #[test]
