@@ -162,28 +162,21 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::fake::FakeTree;
+    use crate::classify::Counters;
+    use crate::classify::tests::{comm, fake_proc, tenant, uid};
+    use crate::procfs::process::tests::FakeProcess;
 
     #[test]
     fn exec_is_classified_and_a_fork_only_after_its_parent_moved() {
-        use crate::cgroup::fake::FakeTree;
-        use crate::classify::tests::{tenant, uid};
-        use crate::procfs::process::tests::{FakeProcess, add_process};
-
         let tree = FakeTree::new();
         tree.add_group("alice");
         let tenants = [tenant("alice", "alice", vec![uid(1001)])];
         let classifier = Classifier::new(tree.hierarchy(), &tenants, Arc::default());
-        let proc_dir = tempfile::tempdir().unwrap();
-        for pid in [100, 101, 102] {
-            add_process(
-                proc_dir.path(),
-                &FakeProcess {
-                    pid,
-                    ..FakeProcess::default()
-                },
-            );
-        }
-        let proc = ProcFs::at(proc_dir.path());
+        let (_dir, proc) = fake_proc(&[100, 101, 102].map(|pid| FakeProcess {
+            pid,
+            ..FakeProcess::default()
+        }));
         let procs = || tree.read("alice/cgroup.procs");
         let mut recent = HashMap::new();
         let mut see = |event| handle(event, &classifier, &proc, &mut recent);
@@ -207,5 +200,47 @@ mod tests {
         see(ProcEvent::Uid { tgid: 102 });
         assert_eq!(procs(), "102");
         assert_eq!(classifier.counters().moves(), 3);
+    }
+
+    /// The listener moves a process at its exec: a link to /bin/sleep with a
+    /// name of its own (its comm) is matched, and its PID lands in the fake
+    /// tenant group's cgroup.procs. Skipped where the connector is unavailable.
+    #[test]
+    fn the_listener_moves_a_new_process_at_its_exec() {
+        let tree = FakeTree::new();
+        let bin = tempfile::tempdir().unwrap();
+        let name = format!("qt{}", std::process::id() % 100_000);
+        let program = bin.path().join(&name);
+        std::os::unix::fs::symlink("/bin/sleep", &program).unwrap();
+        let tenants = [tenant("t", "qosd.slice/t", vec![comm(&name)])];
+        let counters = Arc::new(Counters::default());
+        tree.add_group("qosd.slice/t");
+        let c = Classifier::new(tree.hierarchy(), &tenants, Arc::clone(&counters));
+        let shared = Arc::new(RwLock::new(c));
+        let listener = match spawn_listener(Arc::clone(&shared), ProcFs::default()) {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("skipped: {error}");
+                return;
+            }
+        };
+        let start = Instant::now();
+        let mut child = std::process::Command::new(&program)
+            .arg("2")
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        while tree.read("qosd.slice/t/cgroup.procs") != pid
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let latency = start.elapsed();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        listener.stop();
+        assert_eq!(tree.read("qosd.slice/t/cgroup.procs"), pid);
+        assert!(counters.moves() >= 1 && counters.events() > 0);
+        eprintln!("spawn to move: {latency:?}");
     }
 }

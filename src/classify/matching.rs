@@ -185,3 +185,45 @@ pub(super) fn holds(
     }
     Ok(Some(true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::tests::{comm, glob, matcher, process, uid, unit};
+
+    #[test]
+    fn each_matcher_key() {
+        let p = process();
+        let check = |matcher: ProcessMatcher| matches(&matcher, &p);
+        assert!(check(ProcessMatcher::default()), "no keys: everything");
+        assert!(check(uid(1001)) && !check(uid(1002)));
+        let gid = |gid| matcher(|m| m.gid = Some(gid));
+        assert!(check(gid(100)) && !check(gid(0)));
+        assert!(check(comm("python3")) && check(comm("py*")) && !check(comm("python")));
+        let exe = |pattern| matcher(|m| m.exe = Some(glob(pattern)));
+        assert!(check(exe("/usr/bin/python3*")) && !check(exe("/opt/*")));
+        let cmdline = |pattern| matcher(|m| m.cmdline = Some(TextPattern::regex(pattern).unwrap()));
+        assert!(check(cmdline(r"http\.server \d+$")) && !check(cmdline("^java")));
+        assert!(check(unit("web.service")) && check(unit("system.slice")));
+        assert!(!check(unit("web")), "a unit is a whole path component");
+    }
+
+    #[test]
+    fn every_key_must_hold_and_unknown_parts_do_not_match() {
+        let p = process();
+        let both = ProcessMatcher {
+            uid: Some(1001),
+            ..comm("java")
+        };
+        assert!(!matches(&both, &p));
+        let kernel = ProcessInfo {
+            uid: None,
+            exe: None,
+            cgroup: None,
+            ..process()
+        };
+        assert!(!matches(&uid(1001), &kernel));
+        assert!(!matches(&matcher(|m| m.exe = Some(glob("*"))), &kernel));
+        assert!(!matches(&unit("web.service"), &kernel));
+    }
+}

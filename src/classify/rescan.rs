@@ -92,3 +92,72 @@ impl Classifier {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::cgroup::fake::FakeTree;
+    use crate::classify::tests::{classifier, fake_proc, tenants};
+    use crate::procfs::process::tests::FakeProcess;
+
+    #[test]
+    fn rescan_counts_every_outcome() {
+        let session = FakeProcess::default().cgroup;
+        let processes = [
+            // pid, uid, comm, cgroup: what becomes of it.
+            (100, 1001, "app", session),             // moved into alice
+            (101, 1001, "app", "/qosd.slice/alice"), // already there
+            (102, 0, "sshd", session),               // unmatched
+            (1, 1001, "systemd", "/init.scope"),     // excluded: PID 1
+            (103, 1001, "app", "/legacy.slice"),     // excluded: adopted
+            (105, 1001, "app", session),             // an error (below)
+        ]
+        .map(|(pid, uid, comm, cgroup)| FakeProcess {
+            pid,
+            uid,
+            comm,
+            cgroup,
+            ..FakeProcess::default()
+        });
+        let (dir, proc) = fake_proc(&processes);
+        let root = dir.path();
+        // Listed, then gone before its files were read.
+        fs::create_dir(root.join("104")).unwrap();
+        // A file qosd cannot parse: an error, counted, not fatal.
+        fs::write(root.join("105/status"), "Uid: nobody\n").unwrap();
+        for name in ["self", "stat", "sys"] {
+            fs::write(root.join(name), "").unwrap();
+        }
+        let tree = FakeTree::new();
+        let c = classifier(&tree, &tenants());
+        let report = c.rescan(&proc).unwrap();
+        assert_eq!(
+            (
+                report.processes,
+                report.moved,
+                report.already,
+                report.excluded,
+                report.unmatched,
+                report.vanished,
+                report.errors
+            ),
+            (7, 1, 1, 2, 1, 1, 1),
+            "{report:?}"
+        );
+        assert_eq!(c.counters().moves(), 1);
+        assert_eq!(c.logged.lock().unwrap().len(), 2);
+        // PID 1 exits (say): its logged exclusion is forgotten.
+        fs::remove_dir_all(root.join("1")).unwrap();
+        c.rescan(&proc).unwrap();
+        assert_eq!(c.logged.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_missing_proc_root_is_an_error() {
+        let tree = FakeTree::new();
+        let c = classifier(&tree, &tenants());
+        assert!(c.rescan(&ProcFs::at("/nonexistent/proc")).is_err());
+    }
+}
