@@ -13,6 +13,7 @@ pub mod enforce;
 pub mod host;
 pub mod metrics;
 pub mod net;
+pub mod netlink;
 pub mod policy;
 pub mod procfs;
 pub mod sample;

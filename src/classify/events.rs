@@ -1,355 +1,29 @@
-//! The netlink proc connector: the kernel multicasts an event for every
-//! fork, exec, uid/gid change, comm change and exit (as libcgroup's
-//! cgrulesengd uses it). qosd classifies the process of an exec, uid, gid
-//! or comm event at once, so a new or re-exec'd process lands in its
-//! tenant's group within milliseconds rather than at the next rescan.
+//! Follows process events from the netlink proc connector
+//! ([`crate::netlink::connector`]): qosd classifies the process of an exec,
+//! uid, gid or comm event at once, so a new or re-exec'd process lands in
+//! its tenant's group within milliseconds rather than at the next rescan.
 //!
 //! A forked child starts in its parent's cgroup and needs nothing, except
 //! when the parent was moved a moment ago: a child forked while its parent
 //! was being moved may have stayed behind, so the child of a parent the
 //! listener moved within the last second is classified too.
-//!
-//! The connector needs CAP_NET_ADMIN, a kernel with CONFIG_PROC_EVENTS, and
-//! qosd in the initial PID and user namespaces (the kernel reports PIDs of
-//! the initial namespace and ignores subscriptions from others). Opening it
-//! checks all of that: the kernel acknowledges a subscription it accepts.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::libc;
-use nix::sys::socket::sockopt::{RcvBuf, ReceiveTimeout};
-use nix::sys::socket::{MsgFlags, NetlinkAddr, bind, recv, sendto, setsockopt};
-use nix::sys::time::TimeVal;
 
 use super::{Classifier, Outcome};
+use crate::netlink::connector::{
+    ConnectorError, POLL_INTERVAL, ProcEvent, ProcEvents, ReceiveError,
+};
 use crate::procfs::ProcFs;
 
-/// include/uapi/linux/netlink.h (not in nix 0.32's SockProtocol).
-const NETLINK_CONNECTOR: libc::c_int = 11;
-/// include/uapi/linux/connector.h: the proc connector's id and group.
-const CN_IDX_PROC: u32 = 1;
-const CN_VAL_PROC: u32 = 1;
-const NLMSG_HEADER_LEN: usize = 16;
-const NLMSG_NOOP: u16 = 1;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-/// struct cn_msg: id {idx, val}, seq, ack, len (u16), flags (u16).
-const CN_MSG_LEN: usize = 20;
-const PROC_CN_MCAST_LISTEN: u32 = 1;
-const PROC_CN_MCAST_IGNORE: u32 = 2;
-
-/// struct proc_event: what, cpu, timestamp_ns, then the event's union.
-const EVENT_DATA: usize = 16;
-const PROC_EVENT_NONE: u32 = 0x0;
-const PROC_EVENT_FORK: u32 = 0x1;
-const PROC_EVENT_EXEC: u32 = 0x2;
-const PROC_EVENT_UID: u32 = 0x4;
-const PROC_EVENT_GID: u32 = 0x40;
-const PROC_EVENT_COMM: u32 = 0x200;
-const PROC_EVENT_EXIT: u32 = 0x8000_0000;
-
-/// How long the kernel has to acknowledge the subscription.
-const ACK_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often a blocked receive wakes up to see whether it should stop.
-const POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// Room for a burst of events (a fork bomb sends three per process, each
-/// taking about 1 KiB of socket memory). Forced past rmem_max when
-/// CAP_NET_ADMIN allows.
-const RECEIVE_BUFFER_BYTES: usize = 8 << 20;
 /// A parent moved this recently may have forked children that stayed behind.
 const RECENT_MOVE: Duration = Duration::from_secs(1);
-
-/// Why the proc connector cannot be used; the agent then falls back to
-/// periodic rescans of /proc.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectorError {
-    #[error(
-        "cannot open a netlink proc connector socket: {0} (a kernel without \
-         CONFIG_CONNECTOR, or qosd outside the initial network namespace)"
-    )]
-    Socket(Errno),
-    #[error(
-        "cannot join the proc connector's multicast group: {0} \
-         (qosd needs CAP_NET_ADMIN)"
-    )]
-    Bind(Errno),
-    #[error("cannot subscribe to process events: {0}")]
-    Subscribe(Errno),
-    #[error(
-        "the kernel refused the subscription to process events: {0} \
-         (qosd needs CAP_NET_ADMIN in the initial user namespace)"
-    )]
-    Refused(Errno),
-    #[error(
-        "the kernel did not acknowledge the subscription to process events within {ACK_TIMEOUT:?}: \
-         the kernel lacks CONFIG_PROC_EVENTS, or qosd runs outside the initial PID or user \
-         namespace (a container), where the proc connector reports nothing"
-    )]
-    NoAck,
-}
-
-/// One event of interest. PIDs are those of the initial PID namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProcEvent {
-    Fork {
-        parent_tgid: u32,
-        child_pid: u32,
-        child_tgid: u32,
-    },
-    Exec {
-        tgid: u32,
-    },
-    Uid {
-        tgid: u32,
-    },
-    Gid {
-        tgid: u32,
-    },
-    Comm {
-        tgid: u32,
-    },
-    Exit {
-        pid: u32,
-        tgid: u32,
-    },
-    /// An acknowledgement of a (un)subscription: the `ack` field of the
-    /// request plus one (the kernel numbers `seq` itself), and the kernel's
-    /// errno (0: accepted).
-    Ack {
-        ack: u32,
-        errno: u32,
-    },
-    Other {
-        what: u32,
-    },
-}
-
-impl ProcEvent {
-    /// The process to classify at once, if any.
-    pub fn changed_process(&self) -> Option<u32> {
-        match *self {
-            ProcEvent::Exec { tgid }
-            | ProcEvent::Uid { tgid }
-            | ProcEvent::Gid { tgid }
-            | ProcEvent::Comm { tgid } => Some(tgid),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReceiveError {
-    /// The socket overran (ENOBUFS): events were lost, rescan /proc.
-    #[error("process events were lost: the socket's receive buffer overran")]
-    Overrun,
-    #[error("cannot receive process events: {0}")]
-    Io(Errno),
-}
-
-/// A subscription to the proc connector. Dropping it unsubscribes.
-#[derive(Debug)]
-pub struct ProcEvents {
-    socket: OwnedFd,
-    buffer: Vec<u8>,
-    sequence: u32,
-}
-
-impl ProcEvents {
-    /// Opens the socket, joins the proc connector's group, subscribes and
-    /// waits for the kernel's acknowledgement.
-    pub fn open() -> Result<Self, ConnectorError> {
-        // SAFETY: plain socket(2); the descriptor is owned right away.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                NETLINK_CONNECTOR,
-            )
-        };
-        if fd < 0 {
-            return Err(ConnectorError::Socket(Errno::last()));
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-        // Port 0: the kernel picks one (the process's PID may be taken by
-        // another netlink socket of qosd).
-        bind(fd, &NetlinkAddr::new(0, CN_IDX_PROC)).map_err(ConnectorError::Bind)?;
-        set_receive_buffer(&socket);
-        let timeout = TimeVal::new(0, POLL_INTERVAL.as_micros() as libc::suseconds_t);
-        setsockopt(&socket, ReceiveTimeout, &timeout).map_err(ConnectorError::Subscribe)?;
-        let mut events = ProcEvents {
-            socket,
-            buffer: vec![0; 64 * 1024],
-            // Tells our acknowledgement apart from another listener's.
-            sequence: std::process::id().rotate_left(16),
-        };
-        let seq = events
-            .send_operation(PROC_CN_MCAST_LISTEN)
-            .map_err(ConnectorError::Subscribe)?;
-        events.wait_for_ack(seq)?;
-        Ok(events)
-    }
-
-    fn wait_for_ack(&mut self, seq: u32) -> Result<(), ConnectorError> {
-        let deadline = Instant::now() + ACK_TIMEOUT;
-        while Instant::now() < deadline {
-            let events = match self.receive() {
-                Ok(events) => events,
-                Err(ReceiveError::Overrun) => continue,
-                Err(ReceiveError::Io(errno)) => return Err(ConnectorError::Subscribe(errno)),
-            };
-            for event in events {
-                match event {
-                    ProcEvent::Ack { ack, errno } if ack == seq.wrapping_add(1) => {
-                        return match errno {
-                            0 => Ok(()),
-                            errno => Err(ConnectorError::Refused(Errno::from_raw(errno as i32))),
-                        };
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Err(ConnectorError::NoAck)
-    }
-
-    /// Sends PROC_CN_MCAST_LISTEN or _IGNORE; returns the message's sequence.
-    fn send_operation(&mut self, operation: u32) -> Result<u32, Errno> {
-        self.sequence = self.sequence.wrapping_add(1);
-        let message = encode_operation(self.sequence, operation);
-        sendto(
-            self.socket.as_raw_fd(),
-            &message,
-            &NetlinkAddr::new(0, 0),
-            MsgFlags::empty(),
-        )?;
-        Ok(self.sequence)
-    }
-
-    /// The events of one datagram; empty after [`POLL_INTERVAL`] without any.
-    pub fn receive(&mut self) -> Result<Vec<ProcEvent>, ReceiveError> {
-        match recv(self.socket.as_raw_fd(), &mut self.buffer, MsgFlags::empty()) {
-            Ok(length) => Ok(parse_datagram(&self.buffer[..length])),
-            Err(Errno::EAGAIN | Errno::EINTR) => Ok(Vec::new()),
-            Err(Errno::ENOBUFS) => Err(ReceiveError::Overrun),
-            Err(errno) => Err(ReceiveError::Io(errno)),
-        }
-    }
-}
-
-impl Drop for ProcEvents {
-    fn drop(&mut self) {
-        // Kernels before 6.6 count listeners globally: give ours back.
-        let _ = self.send_operation(PROC_CN_MCAST_IGNORE);
-    }
-}
-
-/// SO_RCVBUFFORCE (past net.core.rmem_max, with CAP_NET_ADMIN), else
-/// SO_RCVBUF up to rmem_max.
-fn set_receive_buffer(socket: &OwnedFd) {
-    let size = RECEIVE_BUFFER_BYTES as libc::c_int;
-    // SAFETY: a c_int option value of the right size.
-    let forced = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if forced != 0 {
-        let _ = setsockopt(socket, RcvBuf, &RECEIVE_BUFFER_BYTES);
-    }
-}
-
-/// nlmsghdr + cn_msg + the u32 operation.
-fn encode_operation(seq: u32, operation: u32) -> Vec<u8> {
-    let total = NLMSG_HEADER_LEN + CN_MSG_LEN + 4;
-    let mut message = Vec::with_capacity(total);
-    message.extend_from_slice(&(total as u32).to_ne_bytes());
-    message.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
-    message.extend_from_slice(&0u16.to_ne_bytes()); // flags
-    message.extend_from_slice(&seq.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes()); // port: the kernel
-    message.extend_from_slice(&CN_IDX_PROC.to_ne_bytes());
-    message.extend_from_slice(&CN_VAL_PROC.to_ne_bytes());
-    message.extend_from_slice(&seq.to_ne_bytes());
-    // Echoed plus one in the acknowledgement: tells ours from another's.
-    message.extend_from_slice(&seq.to_ne_bytes());
-    message.extend_from_slice(&4u16.to_ne_bytes()); // len
-    message.extend_from_slice(&0u16.to_ne_bytes()); // flags
-    message.extend_from_slice(&operation.to_ne_bytes());
-    message
-}
-
-fn read_u32(bytes: &[u8], offset: usize) -> Option<u32> {
-    let field = bytes.get(offset..offset + 4)?;
-    Some(u32::from_ne_bytes(field.try_into().ok()?))
-}
-
-fn read_u16(bytes: &[u8], offset: usize) -> Option<u16> {
-    let field = bytes.get(offset..offset + 2)?;
-    Some(u16::from_ne_bytes(field.try_into().ok()?))
-}
-
-/// Every proc connector event in one datagram (usually one); anything
-/// malformed or from another connector is skipped.
-pub fn parse_datagram(datagram: &[u8]) -> Vec<ProcEvent> {
-    let mut events = Vec::new();
-    let mut offset = 0;
-    while let Some(length) = read_u32(datagram, offset).map(|l| l as usize) {
-        if length < NLMSG_HEADER_LEN || offset + length > datagram.len() {
-            break;
-        }
-        let kind = read_u16(datagram, offset + 4).unwrap_or(NLMSG_NOOP);
-        if kind != NLMSG_NOOP && kind != NLMSG_ERROR {
-            let message = &datagram[offset + NLMSG_HEADER_LEN..offset + length];
-            if let Some(event) = parse_cn_msg(message) {
-                events.push(event);
-            }
-        }
-        offset += length.next_multiple_of(4);
-    }
-    events
-}
-
-fn parse_cn_msg(message: &[u8]) -> Option<ProcEvent> {
-    if read_u32(message, 0)? != CN_IDX_PROC || read_u32(message, 4)? != CN_VAL_PROC {
-        return None;
-    }
-    let ack = read_u32(message, 12)?;
-    let length = read_u16(message, 16)? as usize;
-    let data = message.get(CN_MSG_LEN..CN_MSG_LEN + length)?;
-    let what = read_u32(data, 0)?;
-    let field = |index: usize| read_u32(data, EVENT_DATA + 4 * index);
-    Some(match what {
-        PROC_EVENT_NONE => ProcEvent::Ack {
-            ack,
-            errno: field(0)?,
-        },
-        PROC_EVENT_FORK => ProcEvent::Fork {
-            parent_tgid: field(1)?,
-            child_pid: field(2)?,
-            child_tgid: field(3)?,
-        },
-        PROC_EVENT_EXEC => ProcEvent::Exec { tgid: field(1)? },
-        PROC_EVENT_UID => ProcEvent::Uid { tgid: field(1)? },
-        PROC_EVENT_GID => ProcEvent::Gid { tgid: field(1)? },
-        PROC_EVENT_COMM => ProcEvent::Comm { tgid: field(1)? },
-        PROC_EVENT_EXIT => ProcEvent::Exit {
-            pid: field(0)?,
-            tgid: field(1)?,
-        },
-        what => ProcEvent::Other { what },
-    })
-}
 
 /// The thread that classifies processes as events arrive. Dropping it (or
 /// [`Listener::stop`]) stops the thread within [`POLL_INTERVAL`].
@@ -488,185 +162,85 @@ fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn event_datagram(what: u32, seq: u32, fields: &[u32]) -> Vec<u8> {
-        let mut data = Vec::new();
-        data.extend_from_slice(&what.to_ne_bytes());
-        data.extend_from_slice(&3u32.to_ne_bytes()); // cpu
-        data.extend_from_slice(&123_456u64.to_ne_bytes());
-        for field in fields {
-            data.extend_from_slice(&field.to_ne_bytes());
-        }
-        let mut message = encode_operation(seq, 0);
-        message.truncate(NLMSG_HEADER_LEN + CN_MSG_LEN);
-        message[NLMSG_HEADER_LEN + 16..NLMSG_HEADER_LEN + 18]
-            .copy_from_slice(&(data.len() as u16).to_ne_bytes());
-        message.extend_from_slice(&data);
-        let length = message.len() as u32;
-        message[..4].copy_from_slice(&length.to_ne_bytes());
-        message
-    }
-
-    #[test]
-    fn parses_the_events_we_act_on() {
-        let exec = event_datagram(PROC_EVENT_EXEC, 0, &[201, 200]);
-        assert_eq!(parse_datagram(&exec), [ProcEvent::Exec { tgid: 200 }]);
-        let fork = event_datagram(PROC_EVENT_FORK, 0, &[10, 10, 11, 11]);
-        assert_eq!(
-            parse_datagram(&fork),
-            [ProcEvent::Fork {
-                parent_tgid: 10,
-                child_pid: 11,
-                child_tgid: 11
-            }]
-        );
-        let uid = event_datagram(PROC_EVENT_UID, 0, &[5, 5, 1001, 1001]);
-        let gid = event_datagram(PROC_EVENT_GID, 0, &[6, 6, 50, 50]);
-        let mut comm_fields = vec![8, 7];
-        comm_fields.extend([0x6c6c6568u32, 0x6f, 0, 0]);
-        let comm = event_datagram(PROC_EVENT_COMM, 0, &comm_fields);
-        let both: Vec<u8> = [uid, gid].concat();
-        assert_eq!(
-            parse_datagram(&both),
-            [ProcEvent::Uid { tgid: 5 }, ProcEvent::Gid { tgid: 6 }]
-        );
-        assert_eq!(parse_datagram(&comm), [ProcEvent::Comm { tgid: 7 }]);
-        assert_eq!(
-            ProcEvent::Comm { tgid: 7 }.changed_process(),
-            Some(7),
-            "comm changes are classified"
-        );
-        let ack = event_datagram(PROC_EVENT_NONE, 77, &[1]);
-        assert_eq!(parse_datagram(&ack), [ProcEvent::Ack { ack: 77, errno: 1 }]);
-        let exit = event_datagram(PROC_EVENT_EXIT, 0, &[9, 9, 0, 17, 1, 1]);
-        assert_eq!(parse_datagram(&exit), [ProcEvent::Exit { pid: 9, tgid: 9 }]);
-        assert_eq!(ProcEvent::Exit { pid: 9, tgid: 9 }.changed_process(), None);
-    }
-
-    #[test]
-    fn truncated_or_foreign_messages_are_skipped() {
-        let exec = event_datagram(PROC_EVENT_EXEC, 0, &[201, 200]);
-        assert!(parse_datagram(&exec[..exec.len() - 2]).is_empty());
-        assert!(parse_datagram(&exec[..10]).is_empty());
-        let mut foreign = exec.clone();
-        foreign[NLMSG_HEADER_LEN..NLMSG_HEADER_LEN + 4].copy_from_slice(&7u32.to_ne_bytes());
-        assert!(parse_datagram(&foreign).is_empty());
-        // A cn_msg claiming more data than the message holds.
-        let mut short = event_datagram(PROC_EVENT_EXEC, 0, &[1]);
-        short[NLMSG_HEADER_LEN + 16..NLMSG_HEADER_LEN + 18].copy_from_slice(&64u16.to_ne_bytes());
-        assert!(parse_datagram(&short).is_empty());
-    }
-
-    #[test]
-    fn the_subscription_message_is_a_cn_msg_with_one_operation() {
-        let message = encode_operation(9, PROC_CN_MCAST_LISTEN);
-        assert_eq!(message.len(), 40);
-        assert_eq!(read_u32(&message, 0), Some(40));
-        assert_eq!(read_u16(&message, 4), Some(NLMSG_DONE));
-        assert_eq!(read_u32(&message, 16), Some(CN_IDX_PROC));
-        assert_eq!(read_u32(&message, 20), Some(CN_VAL_PROC));
-        assert_eq!(read_u32(&message, 24), Some(9));
-        assert_eq!(read_u32(&message, 28), Some(9), "ack, echoed plus one");
-        assert_eq!(read_u16(&message, 32), Some(4));
-        assert_eq!(read_u32(&message, 36), Some(PROC_CN_MCAST_LISTEN));
-    }
+    use crate::cgroup::fake::FakeTree;
+    use crate::classify::Counters;
+    use crate::classify::tests::{comm, fake_proc, tenant, uid};
+    use crate::procfs::process::tests::FakeProcess;
 
     #[test]
     fn exec_is_classified_and_a_fork_only_after_its_parent_moved() {
-        use crate::cgroup::fake::FakeTree;
-        use crate::config::{ProcessMatcher, Tenant};
-        use crate::procfs::process::tests::{FakeProcess, add_process};
-
         let tree = FakeTree::new();
         tree.add_group("alice");
-        let tenants = [Tenant {
-            name: "alice".into(),
-            cgroup: "alice".into(),
-            adopted: false,
-            cpu: None,
-            disk: Vec::new(),
-            net: Vec::new(),
-            memory: None,
-            matchers: vec![ProcessMatcher {
-                uid: Some(1001),
-                ..ProcessMatcher::default()
-            }],
-        }];
+        let tenants = [tenant("alice", "alice", vec![uid(1001)])];
         let classifier = Classifier::new(tree.hierarchy(), &tenants, Arc::default());
-        let proc_dir = tempfile::tempdir().unwrap();
-        for pid in [100, 101, 102] {
-            add_process(
-                proc_dir.path(),
-                &FakeProcess {
-                    pid,
-                    ..FakeProcess::default()
-                },
-            );
-        }
-        let proc = ProcFs::at(proc_dir.path());
+        let (_dir, proc) = fake_proc(&[100, 101, 102].map(|pid| FakeProcess {
+            pid,
+            ..FakeProcess::default()
+        }));
         let procs = || tree.read("alice/cgroup.procs");
         let mut recent = HashMap::new();
+        let mut see = |event| handle(event, &classifier, &proc, &mut recent);
         let fork = |parent_tgid, child| ProcEvent::Fork {
             parent_tgid,
             child_pid: child,
             child_tgid: child,
         };
-        handle(fork(100, 101), &classifier, &proc, &mut recent);
+        see(fork(100, 101));
         assert_eq!(procs(), "", "a fork of a parent not moved needs nothing");
-        handle(
-            ProcEvent::Exec { tgid: 100 },
-            &classifier,
-            &proc,
-            &mut recent,
-        );
+        see(ProcEvent::Exec { tgid: 100 });
         assert_eq!(procs(), "100");
-        handle(fork(100, 101), &classifier, &proc, &mut recent);
+        see(fork(100, 101));
         assert_eq!(procs(), "101", "forked while its parent was moved");
-        handle(
-            ProcEvent::Exit {
-                pid: 100,
-                tgid: 100,
-            },
-            &classifier,
-            &proc,
-            &mut recent,
-        );
-        handle(fork(100, 102), &classifier, &proc, &mut recent);
+        see(ProcEvent::Exit {
+            pid: 100,
+            tgid: 100,
+        });
+        see(fork(100, 102));
         assert_eq!(procs(), "101");
-        handle(
-            ProcEvent::Uid { tgid: 102 },
-            &classifier,
-            &proc,
-            &mut recent,
-        );
+        see(ProcEvent::Uid { tgid: 102 });
         assert_eq!(procs(), "102");
         assert_eq!(classifier.counters().moves(), 3);
     }
 
-    /// On a host where qosd may use the connector (root, initial
-    /// namespaces), an exec of /bin/true is seen. Elsewhere: skipped.
+    /// The listener moves a process at its exec: a link to /bin/sleep with a
+    /// name of its own (its comm) is matched, and its PID lands in the fake
+    /// tenant group's cgroup.procs. Skipped where the connector is unavailable.
     #[test]
-    fn sees_the_exec_of_a_child_when_permitted() {
-        let mut events = match ProcEvents::open() {
-            Ok(events) => events,
+    fn the_listener_moves_a_new_process_at_its_exec() {
+        let tree = FakeTree::new();
+        let bin = tempfile::tempdir().unwrap();
+        let name = format!("qt{}", std::process::id() % 100_000);
+        let program = bin.path().join(&name);
+        std::os::unix::fs::symlink("/bin/sleep", &program).unwrap();
+        let tenants = [tenant("t", "qosd.slice/t", vec![comm(&name)])];
+        let counters = Arc::new(Counters::default());
+        tree.add_group("qosd.slice/t");
+        let c = Classifier::new(tree.hierarchy(), &tenants, Arc::clone(&counters));
+        let shared = Arc::new(RwLock::new(c));
+        let listener = match spawn_listener(Arc::clone(&shared), ProcFs::default()) {
+            Ok(listener) => listener,
             Err(error) => {
-                eprintln!("skipped: proc connector unavailable here: {error}");
+                eprintln!("skipped: {error}");
                 return;
             }
         };
         let start = Instant::now();
-        let child = std::process::Command::new("/bin/true").spawn().unwrap();
-        let pid = child.id();
-        let mut seen = None;
-        while seen.is_none() && start.elapsed() < Duration::from_secs(5) {
-            let received = events.receive().unwrap();
-            if received.contains(&ProcEvent::Exec { tgid: pid }) {
-                seen = Some(start.elapsed());
-            }
+        let mut child = std::process::Command::new(&program)
+            .arg("2")
+            .spawn()
+            .unwrap();
+        let pid = child.id().to_string();
+        while tree.read("qosd.slice/t/cgroup.procs") != pid
+            && start.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(1));
         }
-        let mut child = child;
+        let latency = start.elapsed();
+        child.kill().unwrap();
         child.wait().unwrap();
-        let latency = seen.expect("exec event of /bin/true within 5 s");
-        eprintln!("exec event of pid {pid} after {latency:?}");
+        listener.stop();
+        assert_eq!(tree.read("qosd.slice/t/cgroup.procs"), pid);
+        assert!(counters.moves() >= 1 && counters.events() > 0);
+        eprintln!("spawn to move: {latency:?}");
     }
 }

@@ -9,7 +9,6 @@
 //! process at all.
 
 pub mod fake;
-mod netlink;
 pub mod plan;
 pub mod shaper;
 pub mod types;

@@ -10,9 +10,9 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::netlink::NetlinkSocket;
 use super::plan::{self, LinkPlan};
 use super::types::{LinkState, QdiscState};
+use crate::netlink::{NetlinkSocket, RequestError};
 
 /// Why shaping could not be read or written. The messages name the binary
 /// or the kernel module an operator has to install.
@@ -105,7 +105,7 @@ impl Shaper for SystemShaper {
     }
 
     fn observe(&mut self, interface: &str) -> Result<Option<LinkState>, ShapeError> {
-        let unreadable = |error: io::Error| ShapeError::Netlink {
+        let unreadable = |error: RequestError| ShapeError::Netlink {
             what: format!("the qdiscs of {interface}"),
             detail: error.to_string(),
         };
