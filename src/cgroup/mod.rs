@@ -7,10 +7,12 @@ mod error;
 #[cfg(test)]
 pub mod fake;
 mod file;
+mod flat_keyed;
 pub mod io;
 pub mod memory;
 pub mod pressure;
 mod tree;
 
-pub use error::{CgroupError, Result};
+pub use error::{CgroupError, Result, Syntax, SyntaxError, ValueError};
+pub use flat_keyed::FlatKeyedError;
 pub use tree::{Controller, Group, Hierarchy};
