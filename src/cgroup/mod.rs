@@ -1,5 +1,6 @@
 //! A thin typed cgroup v2 layer, rooted at a path so tests can use a fake tree.
-//! One file per controller; every error carries the path (and the value written);
+//! One file (io: a folder) per controller; every error carries the path (and the
+//! value written, or the content that did not parse) and a typed reason;
 //! a read never fails into zero.
 
 pub mod cpu;
