@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 mod diskstats;
 mod meminfo;
 mod net_dev;
+mod pid_stat;
 mod pressure;
 pub mod process;
 mod stat;
@@ -19,7 +20,7 @@ mod stat;
 pub use diskstats::{DiskStats, SECTOR_BYTES};
 pub use meminfo::HostMemory;
 pub use net_dev::NetDevStats;
-pub(crate) use process::split_stat;
+pub(crate) use pid_stat::{STIME, UTIME, parse_stat as parse_pid_stat};
 pub use process::{ProcessFields, ProcessInfo};
 pub use stat::{HostCpuStat, HostCpuTimes};
 
