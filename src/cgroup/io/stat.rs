@@ -117,6 +117,15 @@ mod tests {
     }
 
     #[test]
+    fn a_device_listed_twice_is_a_typed_error() {
+        let text = "8:0 rbytes=1 wbytes=1 rios=1 wios=1\n8:0\n";
+        assert_eq!(
+            parse_stat(text).unwrap_err(),
+            IoValueError::RepeatedDevice { device: SDA }
+        );
+    }
+
+    #[test]
     fn stat_error_names_the_missing_keys() {
         let error = parse_stat("8:0 rbytes=1 rios=1\n").unwrap_err();
         assert_eq!(error.to_string(), "8:0: wbytes, wios missing");
