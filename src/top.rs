@@ -12,14 +12,11 @@ use anyhow::Context;
 
 use crate::cgroup::{Group, Hierarchy};
 use crate::config::{Config, format_bytes};
-use crate::procfs::split_stat;
+use crate::procfs::{STIME, UTIME, parse_pid_stat};
 
 /// USER_HZ: /proc/<pid>/stat counts CPU time in these ticks on every Linux
 /// architecture qosd runs on.
 const TICKS_PER_SECOND: f64 = 100.0;
-/// Fields of /proc/<pid>/stat after the `)` closing comm: state is 0, utime 11, stime 12.
-const UTIME: usize = 11;
-const STIME: usize = 12;
 
 /// One reading of one process.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -59,11 +56,8 @@ pub fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessUsage> {
 
 /// comm and the CPU ticks (user + system) of /proc/<pid>/stat.
 fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    let (comm, rest) = split_stat(stat).ok()?;
-    let comm = comm.to_owned();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
-    Some((comm, ticks(UTIME)? + ticks(STIME)?))
+    let (comm, [utime, stime]) = parse_pid_stat(stat, [UTIME, STIME]).ok()?;
+    Some((comm.to_owned(), utime + stime))
 }
 
 /// The number after `key` on its line (`VmRSS:   1234 kB` gives 1234), or 0.

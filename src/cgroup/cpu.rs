@@ -1,10 +1,10 @@
 //! The cpu controller: cpu.stat, cpu.weight, cpu.max, cpu.max.burst.
 
 use std::fmt;
-use std::path::Path;
 use std::str::FromStr;
 
-use super::{CgroupError, Group, Result, file};
+use super::flat_keyed::FlatKeyed;
+use super::{Group, Result, Syntax, SyntaxError, ValueError, file};
 
 const CPU_STAT: &str = "cpu.stat";
 const CPU_WEIGHT: &str = "cpu.weight";
@@ -23,6 +23,17 @@ pub const PERIOD_MIN_US: u64 = 1_000;
 pub const PERIOD_MAX_US: u64 = 1_000_000;
 pub const QUOTA_MIN_US: u64 = 1_000;
 
+/// What is wrong with a cpu.max value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CpuValueError {
+    #[error(transparent)]
+    Max(SyntaxError),
+    #[error("the period must be in {PERIOD_MIN_US}..={PERIOD_MAX_US} us")]
+    PeriodOutOfRange,
+    #[error("the quota must be at least {QUOTA_MIN_US} us")]
+    QuotaTooSmall,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpuStat {
     pub usage_usec: u64,
@@ -34,9 +45,23 @@ pub struct CpuStat {
     pub throttled_usec: u64,
 }
 
-/// Keys the kernel always prints (they come from the core, not the cpu
-/// controller), so their absence means the file is not what we think it is.
-const STAT_REQUIRED: [&str; 3] = ["usage_usec", "user_usec", "system_usec"];
+/// cpu.stat keys. The first three come from the core, not the cpu
+/// controller, so the kernel always prints them: their absence means the
+/// file is not what we think it is.
+const USAGE_USEC: &str = "usage_usec";
+const USER_USEC: &str = "user_usec";
+const SYSTEM_USEC: &str = "system_usec";
+const NR_PERIODS: &str = "nr_periods";
+const NR_THROTTLED: &str = "nr_throttled";
+const THROTTLED_USEC: &str = "throttled_usec";
+const STAT_KEYS: [&str; 6] = [
+    USAGE_USEC,
+    USER_USEC,
+    SYSTEM_USEC,
+    NR_PERIODS,
+    NR_THROTTLED,
+    THROTTLED_USEC,
+];
 
 /// cpu.max: quota per period, `None` quota = "max" (unlimited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +80,12 @@ impl CpuMax {
     };
 
     /// Why the kernel would reject this value, if it would.
-    fn invalid_reason(&self) -> Option<String> {
+    fn refusal(&self) -> Option<ValueError> {
         if !(PERIOD_MIN_US..=PERIOD_MAX_US).contains(&self.period_us) {
-            return Some(format!(
-                "the period must be in {PERIOD_MIN_US}..={PERIOD_MAX_US} us"
-            ));
+            return Some(CpuValueError::PeriodOutOfRange.into());
         }
         match self.quota_us {
-            Some(quota) if quota < QUOTA_MIN_US => {
-                Some(format!("the quota must be at least {QUOTA_MIN_US} us"))
-            }
+            Some(quota) if quota < QUOTA_MIN_US => Some(CpuValueError::QuotaTooSmall.into()),
             _ => None,
         }
     }
@@ -80,21 +101,18 @@ impl fmt::Display for CpuMax {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cpu.max {input:?}: expected \"<quota|max> <period>\" in microseconds")]
-pub struct ParseCpuMaxError {
-    input: String,
-}
+const CPU_MAX_SYNTAX: Syntax = Syntax {
+    what: CPU_MAX,
+    expected: "\"<quota|max> <period>\" in microseconds",
+};
 
 /// Parses what the kernel shows (always two fields; writing one is a kernel
 /// shorthand we do not need to read back).
 impl FromStr for CpuMax {
-    type Err = ParseCpuMaxError;
+    type Err = SyntaxError;
 
     fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
-        let error = || ParseCpuMaxError {
-            input: text.to_owned(),
-        };
+        let error = || SyntaxError::new(&CPU_MAX_SYNTAX, text);
         let mut fields = text.split_whitespace();
         let (Some(quota), Some(period), None) = (fields.next(), fields.next(), fields.next())
         else {
@@ -113,86 +131,44 @@ impl FromStr for CpuMax {
 }
 
 pub fn read_stat(group: &Group) -> Result<CpuStat> {
-    let content = group.read_often(CPU_STAT)?;
-    parse_stat(&content)
-        .map_err(|reason| file::parse_error(&group.path().join(CPU_STAT), content, reason))
+    group.read_parsed(CPU_STAT, parse_stat)
 }
 
 /// Parses cpu.stat's `key value` lines. Unknown keys (nr_bursts, burst_usec,
 /// core_sched.*, …) are skipped. The throttling keys stay 0 when absent only
 /// because the kernel omits them while the cpu controller is not enabled for
 /// the group, and then nothing was throttled; the core usage keys are required.
-fn parse_stat(content: &str) -> std::result::Result<CpuStat, String> {
-    let mut stat = CpuStat::default();
-    let mut seen: Vec<&str> = Vec::new();
-    for line in content.lines() {
-        let Some((key, value)) = line.split_once(' ') else {
-            continue;
-        };
-        let Some(field) = stat_field(&mut stat, key) else {
-            continue;
-        };
-        *field = value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{key} is not a number: {value:?}"))?;
-        seen.push(key);
-    }
-    match STAT_REQUIRED.iter().find(|key| !seen.contains(key)) {
-        Some(missing) => Err(format!("{missing} is missing")),
-        None => Ok(stat),
-    }
-}
-
-fn stat_field<'a>(stat: &'a mut CpuStat, key: &str) -> Option<&'a mut u64> {
-    match key {
-        "usage_usec" => Some(&mut stat.usage_usec),
-        "user_usec" => Some(&mut stat.user_usec),
-        "system_usec" => Some(&mut stat.system_usec),
-        "nr_periods" => Some(&mut stat.nr_periods),
-        "nr_throttled" => Some(&mut stat.nr_throttled),
-        "throttled_usec" => Some(&mut stat.throttled_usec),
-        _ => None,
-    }
+fn parse_stat(content: &str) -> std::result::Result<CpuStat, ValueError> {
+    let stat = FlatKeyed::parse(content, STAT_KEYS)?;
+    Ok(CpuStat {
+        usage_usec: stat.required(USAGE_USEC)?,
+        user_usec: stat.required(USER_USEC)?,
+        system_usec: stat.required(SYSTEM_USEC)?,
+        nr_periods: stat.or_zero(NR_PERIODS),
+        nr_throttled: stat.or_zero(NR_THROTTLED),
+        throttled_usec: stat.or_zero(THROTTLED_USEC),
+    })
 }
 
 pub fn read_weight(group: &Group) -> Result<u32> {
-    file::parse_number(
-        &group.path().join(CPU_WEIGHT),
-        group.read_often(CPU_WEIGHT)?,
-    )
+    group.read_parsed(CPU_WEIGHT, file::number)
 }
 
 /// Rejects weights outside 1..=10000 before the kernel does, naming the value.
 pub fn write_weight(group: &Group, weight: u32) -> Result<()> {
-    let path = group.path().join(CPU_WEIGHT);
-    let value = weight.to_string();
-    if !(WEIGHT_MIN..=WEIGHT_MAX).contains(&weight) {
-        let reason = format!("cpu.weight must be in {WEIGHT_MIN}..={WEIGHT_MAX}");
-        return Err(invalid(&path, value, reason));
-    }
-    file::write(&path, &value)
+    let refusal = ValueError::unless_within(CPU_WEIGHT, WEIGHT_MIN..=WEIGHT_MAX, weight);
+    file::write_unless(&group.path().join(CPU_WEIGHT), &weight.to_string(), refusal)
 }
 
 pub fn read_max(group: &Group) -> Result<CpuMax> {
-    let content = group.read_often(CPU_MAX)?;
-    match content.parse() {
-        Ok(max) => Ok(max),
-        Err(error) => Err(file::parse_error(
-            &group.path().join(CPU_MAX),
-            content,
-            error.to_string(),
-        )),
-    }
+    group.read_parsed(CPU_MAX, |content| {
+        content.parse().map_err(CpuValueError::Max)
+    })
 }
 
 /// Rejects periods and quotas the kernel would refuse, naming the value.
 pub fn write_max(group: &Group, max: CpuMax) -> Result<()> {
-    let path = group.path().join(CPU_MAX);
-    match max.invalid_reason() {
-        Some(reason) => Err(invalid(&path, max.to_string(), reason)),
-        None => file::write(&path, &max.to_string()),
-    }
+    file::write_unless(&group.path().join(CPU_MAX), &max.to_string(), max.refusal())
 }
 
 /// cpu.max.burst in microseconds (kernel 5.14+; absent on older kernels).
@@ -204,18 +180,12 @@ pub fn write_max_burst(group: &Group, burst_us: u64) -> Result<()> {
     file::write(&group.path().join(CPU_MAX_BURST), &burst_us.to_string())
 }
 
-fn invalid(path: &Path, value: String, reason: String) -> CgroupError {
-    CgroupError::InvalidValue {
-        path: path.to_owned(),
-        value,
-        reason,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::cgroup::fake::FakeTree;
+    use crate::cgroup::fake::{FakeTree, assert_mentions, assert_parse_error, assert_refused};
 
     /// cpu.stat of a group with the cpu controller enabled (kernel 6.1).
     const STAT_ENABLED: &str = "usage_usec 9133418\nuser_usec 7024113\nsystem_usec 2109305\n\
@@ -225,11 +195,6 @@ mod tests {
     /// cpu.stat of a group whose parent has not enabled the cpu controller.
     const STAT_CORE_ONLY: &str = "usage_usec 4200\nuser_usec 4000\nsystem_usec 200\n\
         core_sched.force_idle_usec 0\n";
-
-    fn web(tree: &FakeTree) -> Group {
-        tree.add_group("web");
-        tree.hierarchy().group(Path::new("web"))
-    }
 
     #[test]
     fn stat_with_throttling_keys() {
@@ -259,27 +224,21 @@ mod tests {
 
     #[test]
     fn stat_without_usage_is_an_error_not_zero() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
-        tree.write("web/cpu.stat", "nr_periods 3\n");
+        let (_tree, group) = FakeTree::with_group("web", &[("cpu.stat", "nr_periods 3\n")]);
         let error = read_stat(&group).unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("usage_usec is missing"), "{text}");
-        assert!(text.contains("web/cpu.stat"), "{text}");
-        assert!(text.contains("nr_periods 3"), "{text}");
+        assert_parse_error(&error, "web/cpu.stat", "nr_periods 3\n");
+        assert_mentions(&error, &["usage_usec is missing", "web/cpu.stat"]);
     }
 
     #[test]
     fn stat_with_a_bad_number_is_an_error() {
         let error = parse_stat("usage_usec 12x\nuser_usec 1\nsystem_usec 1\n").unwrap_err();
-        assert!(error.contains("usage_usec"), "{error}");
+        assert_mentions(&error, &["usage_usec"]);
     }
 
     #[test]
     fn read_stat_from_a_group() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
-        tree.write("web/cpu.stat", STAT_ENABLED);
+        let (_tree, group) = FakeTree::with_group("web", &[("cpu.stat", STAT_ENABLED)]);
         assert_eq!(read_stat(&group).unwrap().nr_throttled, 212);
     }
 
@@ -317,8 +276,7 @@ mod tests {
 
     #[test]
     fn read_and_write_max() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
+        let (tree, group) = FakeTree::with_group("web", &[]);
         assert_eq!(read_max(&group).unwrap(), CpuMax::UNLIMITED);
         let limit = CpuMax {
             quota_us: Some(150_000),
@@ -331,21 +289,13 @@ mod tests {
 
     #[test]
     fn read_max_garbage_carries_path_and_content() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
-        tree.write("web/cpu.max", "lots\n");
-        let error = read_max(&group).unwrap_err();
-        assert!(
-            matches!(error, CgroupError::Parse { ref path, ref content, .. }
-                if path.ends_with("web/cpu.max") && content == "lots\n"),
-            "{error}"
-        );
+        let (_tree, group) = FakeTree::with_group("web", &[("cpu.max", "lots\n")]);
+        assert_parse_error(&read_max(&group).unwrap_err(), "web/cpu.max", "lots\n");
     }
 
     #[test]
     fn write_max_rejects_what_the_kernel_would() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
+        let (tree, group) = FakeTree::with_group("web", &[]);
         let tiny = CpuMax {
             quota_us: Some(999),
             period_us: DEFAULT_PERIOD_US,
@@ -363,26 +313,20 @@ mod tests {
 
     #[test]
     fn weight_bounds() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
+        let (_tree, group) = FakeTree::with_group("web", &[]);
         for good in [WEIGHT_MIN, 100, WEIGHT_MAX] {
             write_weight(&group, good).unwrap();
             assert_eq!(read_weight(&group).unwrap(), good);
         }
         for bad in [0, WEIGHT_MAX + 1] {
-            let error = write_weight(&group, bad).unwrap_err();
-            assert!(
-                matches!(error, CgroupError::InvalidValue { ref value, .. } if *value == bad.to_string()),
-                "{error}"
-            );
+            assert_refused(&write_weight(&group, bad).unwrap_err(), &bad.to_string());
         }
         assert_eq!(read_weight(&group).unwrap(), WEIGHT_MAX);
     }
 
     #[test]
     fn max_burst_round_trip() {
-        let tree = FakeTree::new();
-        let group = web(&tree);
+        let (tree, group) = FakeTree::with_group("web", &[]);
         assert_eq!(read_max_burst(&group).unwrap(), 0);
         write_max_burst(&group, 20_000).unwrap();
         assert_eq!(tree.read("web/cpu.max.burst"), "20000");

@@ -1,7 +1,14 @@
 use std::io;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
+
+use super::cpu::CpuValueError;
+use super::flat_keyed::FlatKeyedError;
+use super::io::IoValueError;
+use super::memory::MemoryValueError;
+use super::pressure::PressureValueError;
 
 pub type Result<T> = std::result::Result<T, CgroupError>;
 
@@ -27,14 +34,14 @@ pub enum CgroupError {
     Parse {
         path: PathBuf,
         content: String,
-        reason: String,
+        reason: ValueError,
     },
     /// A value qosd refuses to write because the kernel would reject it.
     #[error("refusing to write {value:?} to {path}: {reason}")]
     InvalidValue {
         path: PathBuf,
         value: String,
-        reason: String,
+        reason: ValueError,
     },
     /// mkdir of a cgroup failed.
     #[error("cannot create cgroup {path}: {source}")]
@@ -81,6 +88,75 @@ pub enum CgroupError {
         path: PathBuf,
         available: Vec<String>,
     },
+}
+
+/// What is wrong with a file's content, or with a value qosd will not write:
+/// the few cases every file shares, then one enum per controller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected a single number")]
+    NotANumber,
+    #[error("expected one PID per line")]
+    NotPids,
+    /// A weight outside what the kernel accepts in `file`.
+    #[error("{file} must be in {low}..={high}")]
+    OutOfRange {
+        file: &'static str,
+        low: u32,
+        high: u32,
+    },
+    #[error(transparent)]
+    FlatKeyed(#[from] FlatKeyedError),
+    #[error(transparent)]
+    Cpu(#[from] CpuValueError),
+    #[error(transparent)]
+    Io(#[from] IoValueError),
+    #[error(transparent)]
+    Memory(#[from] MemoryValueError),
+    #[error(transparent)]
+    Pressure(#[from] PressureValueError),
+}
+
+impl ValueError {
+    /// [`ValueError::OutOfRange`] when `weight` is outside `range`.
+    pub(crate) fn unless_within(
+        file: &'static str,
+        range: RangeInclusive<u32>,
+        weight: u32,
+    ) -> Option<ValueError> {
+        (!range.contains(&weight)).then(|| ValueError::OutOfRange {
+            file,
+            low: *range.start(),
+            high: *range.end(),
+        })
+    }
+}
+
+/// What a value of some kind looks like, for [`SyntaxError`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Syntax {
+    /// The kind of value, e.g. "device number".
+    pub what: &'static str,
+    /// What it must look like, e.g. "MAJ:MIN, e.g. 8:0".
+    pub expected: &'static str,
+}
+
+/// A value that does not have its syntax (a device number, a cpu.max line):
+/// the text, and what was expected instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {} {input:?}: expected {}", syntax.what, syntax.expected)]
+pub struct SyntaxError {
+    syntax: &'static Syntax,
+    input: String,
+}
+
+impl SyntaxError {
+    pub(crate) fn new(syntax: &'static Syntax, input: &str) -> Self {
+        SyntaxError {
+            syntax,
+            input: input.to_owned(),
+        }
+    }
 }
 
 impl CgroupError {
@@ -159,9 +235,9 @@ mod tests {
     #[test]
     fn other_errors_are_not_vanished() {
         let parse = CgroupError::Parse {
-            path: "/x/cpu.stat".into(),
+            path: "/x/cpu.weight".into(),
             content: String::new(),
-            reason: "empty".into(),
+            reason: ValueError::NotANumber,
         };
         assert!(!parse.is_vanished());
         assert!(!CgroupError::RootMissing { path: "/x".into() }.is_vanished());

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::str::FromStr;
 
-use super::{CgroupError, Result};
+use super::{CgroupError, Result, ValueError};
 
 /// Reads a whole cgroupfs (or procfs) file.
 pub(crate) fn read(path: &Path) -> Result<String> {
@@ -72,20 +72,35 @@ pub(crate) fn write(path: &Path, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file that holds one number (e.g. `cpu.weight`).
-pub(crate) fn read_number<T: FromStr>(path: &Path) -> Result<T> {
-    parse_number(path, read(path)?)
-}
-
-/// Parses a file's content that holds one number; `path` is for the error.
-pub(crate) fn parse_number<T: FromStr>(path: &Path, content: String) -> Result<T> {
-    match content.trim().parse() {
-        Ok(value) => Ok(value),
-        Err(_) => Err(parse_error(path, content, "expected a single number")),
+/// Writes `value` unless `refusal` says why the kernel would reject it (or
+/// not read it back): then nothing is written and the error names the value.
+pub(crate) fn write_unless(path: &Path, value: &str, refusal: Option<ValueError>) -> Result<()> {
+    match refusal {
+        Some(reason) => Err(CgroupError::InvalidValue {
+            path: path.to_owned(),
+            value: value.to_owned(),
+            reason,
+        }),
+        None => write(path, value),
     }
 }
 
-pub(crate) fn parse_error(path: &Path, content: String, reason: impl Into<String>) -> CgroupError {
+/// Reads a file that holds one number (e.g. `cpu.max.burst`).
+pub(crate) fn read_number<T: FromStr>(path: &Path) -> Result<T> {
+    let content = read(path)?;
+    number(&content).map_err(|reason| parse_error(path, content, reason))
+}
+
+/// The content of a file that holds one number.
+pub(crate) fn number<T: FromStr>(content: &str) -> std::result::Result<T, ValueError> {
+    content.trim().parse().map_err(|_| ValueError::NotANumber)
+}
+
+pub(crate) fn parse_error(
+    path: &Path,
+    content: String,
+    reason: impl Into<ValueError>,
+) -> CgroupError {
     CgroupError::Parse {
         path: path.to_owned(),
         content,

@@ -4,11 +4,36 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::flat_keyed::{FlatKeyed, FlatKeyedError};
 use super::{Group, Result, file};
 
+const MEMORY_MIN: &str = "memory.min";
+const MEMORY_LOW: &str = "memory.low";
+const MEMORY_HIGH: &str = "memory.high";
+const MEMORY_MAX: &str = "memory.max";
 const MEMORY_CURRENT: &str = "memory.current";
 const MEMORY_STAT: &str = "memory.stat";
 const MEMORY_EVENTS: &str = "memory.events";
+
+/// The unlimited value of a knob.
+const MAX: &str = "max";
+
+/// memory.stat keys qosd reads.
+const ANON: &str = "anon";
+const FILE: &str = "file";
+
+/// memory.events keys qosd reads.
+const EVENT_LOW: &str = "low";
+const EVENT_HIGH: &str = "high";
+const EVENT_MAX: &str = "max";
+const EVENT_OOM_KILL: &str = "oom_kill";
+
+/// What is wrong with a memory knob's value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryValueError {
+    #[error("expected a number of bytes or \"{MAX}\", got {text:?}")]
+    NotALimit { text: String },
+}
 
 /// The four knobs, by file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,10 +58,10 @@ impl MemoryKnob {
 
     pub fn file(self) -> &'static str {
         match self {
-            MemoryKnob::Min => "memory.min",
-            MemoryKnob::Low => "memory.low",
-            MemoryKnob::High => "memory.high",
-            MemoryKnob::Max => "memory.max",
+            MemoryKnob::Min => MEMORY_MIN,
+            MemoryKnob::Low => MEMORY_LOW,
+            MemoryKnob::High => MEMORY_HIGH,
+            MemoryKnob::Max => MEMORY_MAX,
         }
     }
 
@@ -60,21 +85,25 @@ impl fmt::Display for MemoryLimit {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MemoryLimit::Bytes(bytes) => write!(formatter, "{bytes}"),
-            MemoryLimit::Unlimited => formatter.write_str("max"),
+            MemoryLimit::Unlimited => formatter.write_str(MAX),
         }
     }
 }
 
 impl FromStr for MemoryLimit {
-    type Err = String;
+    type Err = MemoryValueError;
 
-    fn from_str(text: &str) -> std::result::Result<Self, String> {
+    fn from_str(text: &str) -> std::result::Result<Self, Self::Err> {
         match text.trim() {
-            "max" => Ok(MemoryLimit::Unlimited),
-            number => number
-                .parse()
-                .map(MemoryLimit::Bytes)
-                .map_err(|_| format!("expected a number of bytes or \"max\", got {text:?}")),
+            MAX => Ok(MemoryLimit::Unlimited),
+            number => {
+                number
+                    .parse()
+                    .map(MemoryLimit::Bytes)
+                    .map_err(|_| MemoryValueError::NotALimit {
+                        text: text.to_owned(),
+                    })
+            }
         }
     }
 }
@@ -90,10 +119,7 @@ pub fn page_aligned(bytes: u64) -> u64 {
 }
 
 pub fn read_limit(group: &Group, knob: MemoryKnob) -> Result<MemoryLimit> {
-    let content = group.read_often(knob.file())?;
-    content
-        .parse()
-        .map_err(|reason| file::parse_error(&group.path().join(knob.file()), content, reason))
+    group.read_parsed(knob.file(), str::parse)
 }
 
 pub fn write_limit(group: &Group, knob: MemoryKnob, limit: MemoryLimit) -> Result<()> {
@@ -102,10 +128,7 @@ pub fn write_limit(group: &Group, knob: MemoryKnob, limit: MemoryLimit) -> Resul
 
 /// memory.current: bytes charged to the group now.
 pub fn read_current(group: &Group) -> Result<u64> {
-    file::parse_number(
-        &group.path().join(MEMORY_CURRENT),
-        group.read_often(MEMORY_CURRENT)?,
-    )
+    group.read_parsed(MEMORY_CURRENT, file::number)
 }
 
 /// The part of memory.stat qosd reports: anonymous memory and page cache.
@@ -116,16 +139,15 @@ pub struct MemoryStat {
 }
 
 pub fn read_stat(group: &Group) -> Result<MemoryStat> {
-    let content = group.read_often(MEMORY_STAT)?;
-    let keys = read_keys(&content, &["anon", "file"]);
-    match keys {
-        Ok([anon, file]) => Ok(MemoryStat { anon, file }),
-        Err(reason) => Err(file::parse_error(
-            &group.path().join(MEMORY_STAT),
-            content,
-            reason,
-        )),
-    }
+    group.read_parsed(MEMORY_STAT, parse_stat)
+}
+
+fn parse_stat(content: &str) -> std::result::Result<MemoryStat, FlatKeyedError> {
+    let stat = FlatKeyed::parse(content, [ANON, FILE])?;
+    Ok(MemoryStat {
+        anon: stat.required(ANON)?,
+        file: stat.required(FILE)?,
+    })
 }
 
 /// memory.events: how often the group hit each boundary (cumulative).
@@ -145,77 +167,36 @@ impl MemoryEvents {
     /// (name, count), the names as in the file.
     pub fn named(&self) -> [(&'static str, u64); 4] {
         [
-            ("low", self.low),
-            ("high", self.high),
-            ("max", self.max),
-            ("oom_kill", self.oom_kill),
+            (EVENT_LOW, self.low),
+            (EVENT_HIGH, self.high),
+            (EVENT_MAX, self.max),
+            (EVENT_OOM_KILL, self.oom_kill),
         ]
     }
 }
 
 pub fn read_events(group: &Group) -> Result<MemoryEvents> {
-    let content = group.read_often(MEMORY_EVENTS)?;
-    match read_keys(&content, &["low", "high", "max", "oom_kill"]) {
-        Ok([low, high, max, oom_kill]) => Ok(MemoryEvents {
-            low,
-            high,
-            max,
-            oom_kill,
-        }),
-        Err(reason) => Err(file::parse_error(
-            &group.path().join(MEMORY_EVENTS),
-            content,
-            reason,
-        )),
-    }
+    group.read_parsed(MEMORY_EVENTS, parse_events)
 }
 
-/// The values of `wanted` in a flat-keyed file (`key value` lines); each
-/// must be there and be a number.
-fn read_keys<const N: usize>(
-    content: &str,
-    wanted: &[&str; N],
-) -> std::result::Result<[u64; N], String> {
-    let mut values = [None; N];
-    for line in content.lines() {
-        let Some((key, value)) = line.split_once(' ') else {
-            continue;
-        };
-        if let Some(index) = wanted.iter().position(|w| *w == key) {
-            let number = value
-                .trim()
-                .parse()
-                .map_err(|_| format!("{key} is not a number: {value:?}"))?;
-            values[index] = Some(number);
-        }
-    }
-    let mut found = [0; N];
-    for (index, value) in values.into_iter().enumerate() {
-        found[index] = value.ok_or_else(|| format!("{} is missing", wanted[index]))?;
-    }
-    Ok(found)
+fn parse_events(content: &str) -> std::result::Result<MemoryEvents, FlatKeyedError> {
+    let events = FlatKeyed::parse(content, [EVENT_LOW, EVENT_HIGH, EVENT_MAX, EVENT_OOM_KILL])?;
+    Ok(MemoryEvents {
+        low: events.required(EVENT_LOW)?,
+        high: events.required(EVENT_HIGH)?,
+        max: events.required(EVENT_MAX)?,
+        oom_kill: events.required(EVENT_OOM_KILL)?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::cgroup::fake::FakeTree;
 
-    fn tree_with(files: &[(&str, &str)]) -> (FakeTree, Group) {
-        let tree = FakeTree::new();
-        tree.add_group("t");
-        for (name, content) in files {
-            tree.write(&format!("t/{name}"), content);
-        }
-        let group = tree.hierarchy().group(Path::new("t"));
-        (tree, group)
-    }
-
     #[test]
     fn limits_read_and_write_as_bytes_or_max() {
-        let (tree, group) = tree_with(&[]);
+        let (tree, group) = FakeTree::with_group("t", &[]);
         assert_eq!(
             read_limit(&group, MemoryKnob::Min).unwrap(),
             MemoryLimit::Bytes(0)
@@ -232,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_garbled_limit_is_an_error_naming_the_file_not_zero() {
-        let (_tree, group) = tree_with(&[("memory.max", "lots\n")]);
+        let (_tree, group) = FakeTree::with_group("t", &[("memory.max", "lots\n")]);
         let error = read_limit(&group, MemoryKnob::Max).unwrap_err().to_string();
         assert!(
             error.contains("memory.max") && error.contains("lots"),
@@ -249,7 +230,7 @@ mod tests {
             ("memory.events", events),
             ("memory.current", "123456\n"),
         ];
-        let (_tree, group) = tree_with(&files);
+        let (_tree, group) = FakeTree::with_group("t", &files);
         assert_eq!(
             read_stat(&group).unwrap(),
             MemoryStat {
@@ -260,7 +241,7 @@ mod tests {
         let read = read_events(&group).unwrap();
         assert_eq!((read.high, read.max, read.oom_kill), (7, 1, 1));
         assert_eq!(read_current(&group).unwrap(), 123_456);
-        let (_broken, group) = tree_with(&[("memory.stat", "anon 5\n")]);
+        let (_broken, group) = FakeTree::with_group("t", &[("memory.stat", "anon 5\n")]);
         let error = read_stat(&group).unwrap_err().to_string();
         assert!(error.contains("file is missing"), "{error}");
     }

@@ -14,6 +14,19 @@ const FULL: &str = "full";
 /// The fields of a PSI line, in the kernel's order; all are required.
 const FIELDS: [&str; 4] = ["avg10", "avg60", "avg300", "total"];
 
+/// What is wrong with a PSI file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PressureValueError {
+    #[error("no {SOME:?} line")]
+    NoSome,
+    #[error("{field:?} is not key=value")]
+    NotKeyValue { field: String },
+    #[error("{key} has a bad value {value:?}")]
+    BadValue { key: &'static str, value: String },
+    #[error("{key} is missing")]
+    Missing { key: &'static str },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PressureLine {
     pub avg10: f64,
@@ -64,13 +77,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Pressure> {
 
 /// Reads `<group>/<resource>.pressure`.
 pub fn read(group: &Group, resource: PressureResource) -> Result<Pressure> {
-    let text = group.read_often(resource.file_name())?;
-    parse(&group.path().join(resource.file_name()), &text)
+    group.read_parsed(resource.file_name(), parse_text)
 }
 
 /// `some` is required; `full` is optional. Lines of other kinds are skipped so
 /// that a future kernel adding one does not break us.
-fn parse_text(text: &str) -> std::result::Result<Pressure, String> {
+fn parse_text(text: &str) -> std::result::Result<Pressure, PressureValueError> {
     let (mut some, mut full) = (None, None);
     for line in text.lines() {
         let (kind, fields) = line.split_once(' ').unwrap_or((line, ""));
@@ -80,22 +92,26 @@ fn parse_text(text: &str) -> std::result::Result<Pressure, String> {
             _ => {}
         }
     }
-    let some = some.ok_or_else(|| format!("no {SOME:?} line"))?;
+    let some = some.ok_or(PressureValueError::NoSome)?;
     Ok(Pressure { some, full })
 }
 
 /// Parses `avg10=0.00 avg60=0.00 avg300=0.00 total=0`; unknown fields are
 /// skipped for the same reason as unknown lines.
-fn parse_line(fields: &str) -> std::result::Result<PressureLine, String> {
+fn parse_line(fields: &str) -> std::result::Result<PressureLine, PressureValueError> {
     let mut line = PressureLine::default();
     let mut seen = [false; FIELDS.len()];
     for field in fields.split_whitespace() {
-        let (key, value) = field
-            .split_once('=')
-            .ok_or_else(|| format!("{field:?} is not key=value"))?;
+        let (key, value) =
+            field
+                .split_once('=')
+                .ok_or_else(|| PressureValueError::NotKeyValue {
+                    field: field.to_owned(),
+                })?;
         let Some(index) = FIELDS.iter().position(|known| *known == key) else {
             continue;
         };
+        let key = FIELDS[index];
         match index {
             0 => line.avg10 = parse_avg(key, value)?,
             1 => line.avg60 = parse_avg(key, value)?,
@@ -105,21 +121,26 @@ fn parse_line(fields: &str) -> std::result::Result<PressureLine, String> {
         seen[index] = true;
     }
     match seen.iter().position(|found| !found) {
-        Some(missing) => Err(format!("{} is missing", FIELDS[missing])),
+        Some(missing) => Err(PressureValueError::Missing {
+            key: FIELDS[missing],
+        }),
         None => Ok(line),
     }
 }
 
 /// An average is a percentage of time stalled: finite and not negative.
-fn parse_avg(key: &str, value: &str) -> std::result::Result<f64, String> {
+fn parse_avg(key: &'static str, value: &str) -> std::result::Result<f64, PressureValueError> {
     match value.parse::<f64>() {
         Ok(avg) if avg.is_finite() && avg >= 0.0 => Ok(avg),
         _ => Err(bad_value(key, value)),
     }
 }
 
-fn bad_value(key: &str, value: &str) -> String {
-    format!("{key} has a bad value {value:?}")
+fn bad_value(key: &'static str, value: &str) -> PressureValueError {
+    PressureValueError::BadValue {
+        key,
+        value: value.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::sys::statfs::{self, FsType};
 
 use super::error::{FS_CGROUP1, FS_TMPFS};
-use super::{CgroupError, Result, file};
+use super::{CgroupError, Result, ValueError, file};
 
 const CGROUP_CONTROLLERS: &str = "cgroup.controllers";
 const CGROUP_SUBTREE_CONTROL: &str = "cgroup.subtree_control";
@@ -87,14 +87,12 @@ impl Hierarchy {
     /// Creates `relative` and its ancestors as needed, and enables `controllers`
     /// top-down in every ancestor's `cgroup.subtree_control` (root included).
     pub fn ensure_group(&self, relative: &Path, controllers: &[Controller]) -> Result<Group> {
-        let relative = confine(relative)?;
-        let group = self.group(&relative);
-        fs::create_dir_all(&group.path).map_err(|source| CgroupError::Create {
-            path: group.path.clone(),
-            source,
-        })?;
-        self.enable_above(&relative, controllers)?;
-        Ok(group)
+        self.enable_for_group(relative, controllers, |path| {
+            fs::create_dir_all(path).map_err(|source| CgroupError::Create {
+                path: path.to_owned(),
+                source,
+            })
+        })
     }
 
     /// Like [`Hierarchy::ensure_group`] for a group that must already exist (an
@@ -102,12 +100,24 @@ impl Hierarchy {
     /// and every ancestor, but never creates it. A missing group is an error for
     /// which `is_vanished()` is true.
     pub fn enable_for(&self, relative: &Path, controllers: &[Controller]) -> Result<Group> {
+        self.enable_for_group(relative, controllers, |path| {
+            fs::metadata(path)
+                .map(drop)
+                .map_err(|source| file::read_error(path, source))
+        })
+    }
+
+    /// Confines `relative`, has `be_there` make sure the group's directory
+    /// exists, then enables `controllers` above it.
+    fn enable_for_group(
+        &self,
+        relative: &Path,
+        controllers: &[Controller],
+        be_there: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<Group> {
         let relative = confine(relative)?;
         let group = self.group(&relative);
-        fs::metadata(&group.path).map_err(|source| CgroupError::Read {
-            path: group.path.clone(),
-            source,
-        })?;
+        be_there(&group.path)?;
         self.enable_above(&relative, controllers)?;
         Ok(group)
     }
@@ -306,6 +316,18 @@ impl Group {
         })
     }
 
+    /// [`Group::read_often`], then `parse`: an error names the file and keeps
+    /// the content that did not parse.
+    pub(crate) fn read_parsed<T, E: Into<ValueError>>(
+        &self,
+        file_name: &'static str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> Result<T> {
+        let content = self.read_often(file_name)?;
+        parse(&content)
+            .map_err(|reason| file::parse_error(&self.path.join(file_name), content, reason))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -320,7 +342,7 @@ impl Group {
         let content = file::read(&path)?;
         let pids: std::result::Result<Vec<u32>, _> =
             content.split_whitespace().map(str::parse).collect();
-        pids.map_err(|_| file::parse_error(&path, content, "expected one PID per line"))
+        pids.map_err(|_| file::parse_error(&path, content, ValueError::NotPids))
     }
 
     /// Controllers listed in `cgroup.controllers` (those the parent enabled).
@@ -345,9 +367,19 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cgroup::fake::FakeTree;
+    use crate::cgroup::fake::{FakeTree, assert_mentions};
 
     const CPU_MEMORY: &[Controller] = &[Controller::Cpu, Controller::Memory];
+
+    fn ensure_group(tree: &FakeTree, relative: &str, controllers: &[Controller]) -> Result<Group> {
+        tree.hierarchy()
+            .ensure_group(Path::new(relative), controllers)
+    }
+
+    fn enable_for(tree: &FakeTree, relative: &str, controllers: &[Controller]) -> Result<Group> {
+        tree.hierarchy()
+            .enable_for(Path::new(relative), controllers)
+    }
 
     #[test]
     fn ensure_group_creates_dirs_and_enables_top_down_where_missing() {
@@ -357,10 +389,7 @@ mod tests {
         tree.add_group("a/b");
         tree.write("a/b/cgroup.subtree_control", "memory cpu\n");
 
-        let group = tree
-            .hierarchy()
-            .ensure_group(Path::new("a/b/c"), CPU_MEMORY)
-            .unwrap();
+        let group = ensure_group(&tree, "a/b/c", CPU_MEMORY).unwrap();
 
         assert_eq!(group.path(), tree.path().join("a/b/c"));
         assert!(group.exists());
@@ -376,9 +405,7 @@ mod tests {
     fn ensure_group_on_an_existing_group_only_enables() {
         let tree = FakeTree::new();
         tree.add_group("web");
-        tree.hierarchy()
-            .ensure_group(Path::new("web"), &[Controller::Io])
-            .unwrap();
+        ensure_group(&tree, "web", &[Controller::Io]).unwrap();
         assert_eq!(tree.read("cgroup.subtree_control"), "+io");
     }
 
@@ -386,22 +413,15 @@ mod tests {
     fn ensure_group_reports_the_file_it_could_not_write() {
         let tree = FakeTree::new();
         // A new intermediate dir in a fake tree has no kernel-made files.
-        let error = tree
-            .hierarchy()
-            .ensure_group(Path::new("x/y"), CPU_MEMORY)
-            .unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("x/cgroup.subtree_control"), "{text}");
+        let error = ensure_group(&tree, "x/y", CPU_MEMORY).unwrap_err();
+        assert_mentions(&error, &["x/cgroup.subtree_control"]);
     }
 
     #[test]
     fn enable_for_enables_ancestors_of_an_existing_group() {
         let tree = FakeTree::new();
         tree.add_group("system.slice/web.service");
-        let group = tree
-            .hierarchy()
-            .enable_for(Path::new("system.slice/web.service"), &[Controller::Cpu])
-            .unwrap();
+        let group = enable_for(&tree, "system.slice/web.service", &[Controller::Cpu]).unwrap();
         assert!(group.exists());
         assert_eq!(tree.read("cgroup.subtree_control"), "+cpu");
         assert_eq!(tree.read("system.slice/cgroup.subtree_control"), "+cpu");
@@ -410,10 +430,7 @@ mod tests {
     #[test]
     fn enable_for_a_missing_group_is_vanished_and_creates_nothing() {
         let tree = FakeTree::new();
-        let error = tree
-            .hierarchy()
-            .enable_for(Path::new("gone.slice"), CPU_MEMORY)
-            .unwrap_err();
+        let error = enable_for(&tree, "gone.slice", CPU_MEMORY).unwrap_err();
         assert!(error.is_vanished(), "{error}");
         assert!(!tree.path().join("gone.slice").exists());
         assert_eq!(tree.read("cgroup.subtree_control"), "");
@@ -422,17 +439,14 @@ mod tests {
     #[test]
     fn paths_escaping_the_root_are_rejected() {
         let tree = FakeTree::new();
-        let hierarchy = tree.hierarchy();
         for bad in ["../etc", "a/../../etc", "/etc", "a/.."] {
-            let error = hierarchy
-                .ensure_group(Path::new(bad), CPU_MEMORY)
-                .unwrap_err();
+            let error = ensure_group(&tree, bad, CPU_MEMORY).unwrap_err();
             assert!(
                 matches!(error, CgroupError::InvalidPath { .. }),
                 "{bad}: {error}"
             );
-            assert!(hierarchy.enable_for(Path::new(bad), CPU_MEMORY).is_err());
-            assert!(hierarchy.checked_group(Path::new(bad)).is_err());
+            assert!(enable_for(&tree, bad, CPU_MEMORY).is_err());
+            assert!(tree.hierarchy().checked_group(Path::new(bad)).is_err());
         }
         assert!(!tree.path().join("a").exists());
     }
@@ -485,7 +499,13 @@ mod tests {
         let tree = FakeTree::new();
         tree.write("cgroup.controllers", "hugetlb\n");
         let error = tree.hierarchy().check_controllers(CPU_MEMORY).unwrap_err();
-        let text = error.to_string();
+        assert_mentions(
+            &error,
+            &[
+                "(cgroup.controllers: hugetlb): it is probably bound to cgroup v1",
+                "cgroup_no_v1=all",
+            ],
+        );
         match error {
             CgroupError::MissingController {
                 controller,
@@ -497,11 +517,6 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
-        assert!(
-            text.contains("(cgroup.controllers: hugetlb): it is probably bound to cgroup v1"),
-            "{text}"
-        );
-        assert!(text.contains("cgroup_no_v1=all"), "{text}");
     }
 
     #[test]

@@ -11,15 +11,10 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-use super::{ProcError, ProcFs};
+use super::{ProcError, ProcFs, pid_stat};
 
 /// PF_KTHREAD in the `flags` field of /proc/PID/stat (include/linux/sched.h).
 const PF_KTHREAD: u64 = 0x0020_0000;
-
-/// Position of `flags` among the fields after the `(comm)` of
-/// /proc/PID/stat: state ppid pgrp session tty_nr tpgid flags (field 9 of
-/// the line, counting pid and comm).
-const STAT_FLAGS_AFTER_COMM: usize = 6;
 
 /// Which parts of a process to read. Each costs one file (or a readlink),
 /// about 10 µs on a VM, so a caller whose matchers never look at, say, the
@@ -288,31 +283,11 @@ pub(crate) fn is_gone(error: &io::Error) -> bool {
     errno == Some(Errno::ENOENT as i32) || errno == Some(Errno::ESRCH as i32)
 }
 
-/// Splits `pid (comm) state ppid ...` into comm and the fields after it:
-/// comm may hold spaces and parentheses, so it runs from the first '(' to
-/// the last ')'.
-pub(crate) fn split_stat(text: &str) -> Result<(&str, &str), String> {
-    let open = text.find('(').ok_or("no '(' before comm")?;
-    let close = text.rfind(')').ok_or("no ')' after comm")?;
-    if close < open {
-        return Err("')' before '('".to_owned());
-    }
-    Ok((&text[open + 1..close], &text[close + 1..]))
-}
-
 /// comm and the flags of /proc/PID/stat.
 fn parse_stat(bytes: &[u8]) -> Result<(String, u64), String> {
     let text = String::from_utf8_lossy(bytes);
-    let (comm, rest) = split_stat(&text)?;
-    let comm = comm.to_owned();
-    let flags = rest
-        .split_whitespace()
-        .nth(STAT_FLAGS_AFTER_COMM)
-        .ok_or("fewer fields than flags after comm")?;
-    let flags = flags
-        .parse()
-        .map_err(|_| format!("flags {flags:?} is not a number"))?;
-    Ok((comm, flags))
+    let (comm, [flags]) = pid_stat::parse_stat(&text, [pid_stat::FLAGS])?;
+    Ok((comm.to_owned(), flags))
 }
 
 /// What classification takes from /proc/PID/status.
@@ -605,11 +580,11 @@ pub(crate) mod tests {
     fn only_the_fields_asked_for_are_read() {
         let (dir, proc) = fake(&FakeProcess::default());
         fs::remove_file(dir.path().join("100/status")).unwrap();
-        let fields = ProcessFields {
-            ids: false,
-            exe: false,
-            ..ProcessFields::ALL
-        };
+        let fields = ProcessFields::ALL.without(ProcessFields {
+            ids: true,
+            exe: true,
+            ..ProcessFields::NONE
+        });
         let info = proc.read_process_fields(100, fields).unwrap().unwrap();
         assert_eq!((info.uid, info.gid, info.exe), (None, None, None));
         assert_eq!(info.comm, "app");
