@@ -322,6 +322,19 @@ mod tests {
         enforcer.apply_cpu(group, limits(weight, quota)).unwrap()
     }
 
+    /// One write of a 50 ms quota made `done` count `expected` and left it
+    /// in cpu.max.
+    fn assert_half_a_core(group: &Group, done: Writes, expected: Writes) {
+        assert_eq!(done, expected);
+        assert_eq!(read(group, "cpu.max"), "50000 100000");
+    }
+
+    /// An enforcer (`dry_run` or not) and the fake group it writes.
+    fn enforcer_over_fake_group(dry_run: bool) -> (tempfile::TempDir, Group, Enforcer) {
+        let (root, group) = fake_group();
+        (root, group, Enforcer::new(dry_run))
+    }
+
     fn read(group: &Group, file: &str) -> String {
         std::fs::read_to_string(group.path().join(file))
             .unwrap()
@@ -331,8 +344,7 @@ mod tests {
 
     #[test]
     fn writes_only_what_changed() {
-        let (_root, group) = fake_group();
-        let mut enforcer = Enforcer::new(false);
+        let (_root, group, mut enforcer) = enforcer_over_fake_group(false);
         let first = apply(&mut enforcer, &group, 150, Some(150_000));
         assert_eq!(first, writes(2, 0));
         assert_eq!(read(&group, "cpu.weight"), "150");
@@ -342,25 +354,21 @@ mod tests {
         assert_eq!(again, Writes::default());
 
         let tighter = apply(&mut enforcer, &group, 150, Some(50_000));
-        assert_eq!(tighter, writes(1, 0));
-        assert_eq!(read(&group, "cpu.max"), "50000 100000");
+        assert_half_a_core(&group, tighter, writes(1, 0));
     }
 
     #[test]
     fn a_value_changed_behind_our_back_is_restored_and_counted() {
-        let (_root, group) = fake_group();
-        let mut enforcer = Enforcer::new(false);
+        let (_root, group, mut enforcer) = enforcer_over_fake_group(false);
         apply(&mut enforcer, &group, 50, Some(50_000));
         std::fs::write(group.path().join("cpu.max"), "max 100000\n").unwrap();
         let fixed = apply(&mut enforcer, &group, 50, Some(50_000));
-        assert_eq!(fixed, writes(1, 1));
-        assert_eq!(read(&group, "cpu.max"), "50000 100000");
+        assert_half_a_core(&group, fixed, writes(1, 1));
     }
 
     #[test]
     fn dry_run_writes_nothing() {
-        let (_root, group) = fake_group();
-        let mut enforcer = Enforcer::new(true);
+        let (_root, group, mut enforcer) = enforcer_over_fake_group(true);
         let done = apply(&mut enforcer, &group, 150, Some(50_000));
         assert_eq!(done, Writes::default());
         assert_eq!(read(&group, "cpu.weight"), "100");

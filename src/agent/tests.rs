@@ -208,7 +208,10 @@ fn a_vanished_disk_drops_its_limits_and_the_rest_goes_on() {
         agent.tick();
     }
     let report = agent.status_report();
-    let vdb = report.resources.iter().find(|row| row.subject.device == "254:16");
+    let vdb = report
+        .resources
+        .iter()
+        .find(|row| row.subject.device == "254:16");
     assert_eq!(vdb.unwrap().used, None, "the gone disk is not measured");
     assert_eq!(
         limit(&agent, "t1", "254:16"),
@@ -293,7 +296,10 @@ async fn the_status_report_is_served_and_read_back() {
         .unwrap();
     assert_eq!((t0_cpu.baseline, t0_cpu.burst), (0.02, 2.0));
     assert!(t0_cpu.usage.is_some_and(|usage| usage > 0.0), "{t0_cpu:?}");
-    let disk_rows = report.tenants.iter().filter(|row| row.subject.resource == "disk");
+    let disk_rows = report
+        .tenants
+        .iter()
+        .filter(|row| row.subject.resource == "disk");
     assert_eq!(disk_rows.count(), 4, "two tenants, read and write bps");
 
     let path = dir.path().join("run/qosd.sock");
