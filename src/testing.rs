@@ -305,6 +305,34 @@ fn proc_stat(busy_ticks: u64) -> String {
     text
 }
 
+/// A /proc/meminfo of `lines` (MemTotal and MemAvailable, as a test wants
+/// them) and, at zero, the other lines that procfs-core requires.
+pub fn meminfo(lines: &str) -> String {
+    const REQUIRED: &[&str] = &[
+        "MemFree",
+        "Buffers",
+        "Cached",
+        "SwapCached",
+        "Active",
+        "Inactive",
+        "SwapTotal",
+        "SwapFree",
+        "Dirty",
+        "Writeback",
+        "Mapped",
+        "Slab",
+        "Committed_AS",
+        "VmallocTotal",
+        "VmallocUsed",
+        "VmallocChunk",
+    ];
+    let mut text = lines.to_owned();
+    for key in REQUIRED {
+        let _ = writeln!(text, "{key}: 0 kB");
+    }
+    text
+}
+
 /// MemTotal of the fake host: 4 GiB.
 pub const FAKE_MEMORY_TOTAL: u64 = 4 << 30;
 

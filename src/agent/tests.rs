@@ -490,7 +490,11 @@ fn the_status_report_shows_host_memory_and_memory_pressure() {
             "MemTotal: 4194304 kB\nMemAvailable: {} kB\n",
             available_mib * 1024
         );
-        std::fs::write(host.proc_root().join("meminfo"), text).unwrap();
+        std::fs::write(
+            host.proc_root().join("meminfo"),
+            crate::testing::meminfo(&text),
+        )
+        .unwrap();
     };
     let stalled = |total_usec: u64| {
         let line = |kind| format!("{kind} avg10=0.00 avg60=0.00 avg300=0.00 total={total_usec}\n");

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{ProcError, ProcFs};
+use procfs_core::DiskStat;
+
+use super::{ProcError, ProcFs, crate_reason};
 use crate::cgroup::io::DeviceNumber;
 
 const DISKSTATS: &str = "diskstats";
@@ -41,12 +43,8 @@ impl ProcFs {
     }
 }
 
-/// The counters after `major minor name` that every kernel since 2.6.25
-/// prints: reads reads_merged sectors_read ms_reading writes writes_merged
-/// sectors_written ms_writing in_flight io_ticks time_in_queue. Kernel 4.18
-/// adds four discard counters and 5.5 two flush counters (6.1: 20 fields).
-const DISK_COUNTERS: usize = 11;
-
+/// Line by line, so that an error names its line, and a device listed twice
+/// is an error rather than one line hiding the other.
 fn parse_diskstats(text: &str) -> Result<BTreeMap<DeviceNumber, DiskStats>, String> {
     let mut disks = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
@@ -63,62 +61,27 @@ fn parse_diskstats(text: &str) -> Result<BTreeMap<DeviceNumber, DiskStats>, Stri
     Ok(disks)
 }
 
-/// `major minor name` and at least [`DISK_COUNTERS`] numbers; later fields
-/// (discard, flush, and whatever a newer kernel adds) must be numbers too.
+/// `major minor name` and the 11 counters that every kernel since 2.6.25
+/// prints; procfs-core takes the discard (4.18) and flush (5.5) counters
+/// after them when they are numbers, and ignores them otherwise.
 fn parse_disk_line(line: &str) -> Result<(DeviceNumber, DiskStats), String> {
-    let mut fields = line.split_whitespace();
-    let device = DeviceNumber {
-        major: parse_field(fields.next(), "major")?,
-        minor: parse_field(fields.next(), "minor")?,
+    let disk = DiskStat::from_line(line).map_err(crate_reason)?;
+    let device_part = |value: i32, what: &str| {
+        u32::try_from(value).map_err(|_| format!("{what} {value} is negative"))
     };
-    fields.next().ok_or("no device name")?;
-    let mut counters = [0u64; DISK_COUNTERS];
-    let mut count = 0;
-    for field in fields {
-        let value = parse_field(Some(field), "counter")?;
-        if let Some(slot) = counters.get_mut(count) {
-            *slot = value;
-        }
-        count += 1;
-    }
-    if count < DISK_COUNTERS {
-        return Err(format!(
-            "{count} counters after the name, expected at least {DISK_COUNTERS}"
-        ));
-    }
-    Ok((device, disk_stats(&counters)))
-}
-
-fn parse_field<T: std::str::FromStr>(field: Option<&str>, what: &str) -> Result<T, String> {
-    let field = field.ok_or_else(|| format!("no {what}"))?;
-    field
-        .parse()
-        .map_err(|_| format!("{what} {field:?} is not a number"))
-}
-
-/// The counters qosd keeps, named in the kernel's order.
-fn disk_stats(counters: &[u64; DISK_COUNTERS]) -> DiskStats {
-    let &[
-        reads,
-        _reads_merged,
-        sectors_read,
-        _ms_reading,
-        writes,
-        _writes_merged,
-        sectors_written,
-        _ms_writing,
-        _in_flight,
-        io_ticks_ms,
-        time_in_queue_ms,
-    ] = counters;
-    DiskStats {
-        reads,
-        sectors_read,
-        writes,
-        sectors_written,
-        io_ticks_ms,
-        time_in_queue_ms,
-    }
+    let device = DeviceNumber {
+        major: device_part(disk.major, "major")?,
+        minor: device_part(disk.minor, "minor")?,
+    };
+    let stats = DiskStats {
+        reads: disk.reads,
+        sectors_read: disk.sectors_read,
+        writes: disk.writes,
+        sectors_written: disk.sectors_written,
+        io_ticks_ms: disk.time_in_progress,
+        time_in_queue_ms: disk.weighted_time_in_progress,
+    };
+    Ok((device, stats))
 }
 
 #[cfg(test)]
@@ -199,16 +162,16 @@ mod tests {
     #[test]
     fn diskstats_garbage_names_the_file_and_line() {
         let good = "   7       0 loop0 55 0 2194 17 0 0 0 0 0 48 17\n";
+        // procfs-core names the value it could not parse, not the field;
+        // of a missing field it says only that one is missing.
+        let missing = "a field is missing";
         let cases = [
-            ("254 0 vda 1 2 3 4 5 6 7 8 9 10\n", "10 counters"),
-            (
-                "254 0 vda 1 2 3 4 5 6 7 8 9 10 x\n",
-                "counter \"x\" is not a number",
-            ),
-            ("254 0 vda 1 2 3 4 5 6 7 8 9 10 11 0 0 0 -1 0 0\n", "\"-1\""),
-            ("vda 0 254 1 2 3 4 5 6 7 8 9 10 11\n", "major \"vda\""),
-            ("254\n", "no minor"),
-            ("254 0\n", "no device name"),
+            ("254 0 vda 1 2 3 4 5 6 7 8 9 10\n", missing),
+            ("254 0 vda 1 2 3 4 5 6 7 8 9 10 x\n", "(\"x\") as a u64"),
+            ("vda 0 254 1 2 3 4 5 6 7 8 9 10 11\n", "(\"vda\") as a i32"),
+            ("-1 0 vda 1 2 3 4 5 6 7 8 9 10 11\n", "major -1 is negative"),
+            ("254\n", missing),
+            ("254 0\n", missing),
             (good, "device 7:0 appears twice"),
         ];
         for (bad, reason) in cases {
@@ -221,6 +184,15 @@ mod tests {
             assert!(message.contains("line 2 ("), "{message}");
             assert!(message.contains(reason), "{reason}: {message}");
         }
+    }
+
+    /// procfs-core reads a discard or flush counter that is not a number as
+    /// absent; qosd uses none of them, so the line still counts.
+    #[test]
+    fn a_garbled_counter_after_the_eleventh_is_ignored() {
+        let text = "254 0 vda 1 2 3 4 5 6 7 8 9 10 11 0 0 0 -1 0 0\n";
+        let (_dir, procfs) = fake_proc(&[("diskstats", text)]);
+        assert_eq!(procfs.read_diskstats().unwrap()[&VDA].time_in_queue_ms, 11);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! /proc/meminfo: the host's memory.
 
-use super::{ProcError, ProcFs};
+use procfs_core::{FromRead, Meminfo};
+
+use super::{ProcError, ProcFs, crate_reason};
 
 const MEMINFO: &str = "meminfo";
 
@@ -27,44 +29,36 @@ impl ProcFs {
     }
 }
 
+/// procfs-core gives the values in bytes (the kernel's "kB" is KiB), and
+/// requires the lines every kernel since 2.6 prints (MemFree, Buffers,
+/// Cached, Slab, ...) besides MemTotal; MemAvailable (3.14) is optional to
+/// it but not to qosd.
 fn parse_meminfo(text: &str) -> Result<HostMemory, String> {
+    let meminfo = Meminfo::from_read(text.as_bytes()).map_err(crate_reason)?;
     Ok(HostMemory {
-        total: meminfo_bytes(text, "MemTotal")?,
-        available: meminfo_bytes(text, "MemAvailable")?,
+        total: meminfo.mem_total,
+        available: meminfo.mem_available.ok_or("no MemAvailable line")?,
     })
-}
-
-/// A `MemTotal:    16318012 kB` line's value (the kernel's "kB" is KiB).
-fn meminfo_bytes(text: &str, key: &str) -> Result<u64, String> {
-    let value = text
-        .lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .ok_or_else(|| format!("no {key} line"))?;
-    let kibibytes = value
-        .trim()
-        .strip_suffix("kB")
-        .and_then(|number| number.trim().parse::<u64>().ok())
-        .ok_or_else(|| format!("{key} is not a number of kB: {value:?}"))?;
-    Ok(kibibytes * 1024)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::meminfo;
 
     #[test]
     fn memory_comes_from_meminfo_in_bytes() {
-        let meminfo = "MemTotal:        1004128 kB\nMemFree:          700000 kB\nMemAvailable:     800000 kB\n";
-        let memory = parse_meminfo(meminfo).unwrap();
+        let text = meminfo("MemTotal:        1004128 kB\nMemAvailable:     800000 kB\n");
+        let memory = parse_meminfo(&text).unwrap();
         assert_eq!(memory.total, 1004128 * 1024);
         assert_eq!(memory.available, 800000 * 1024);
         assert_eq!(memory.used(), 204128 * 1024);
         assert_eq!(
-            parse_meminfo("MemTotal: 1 kB\nMemFree: 1 kB\n").unwrap_err(),
+            parse_meminfo(&meminfo("MemTotal: 1 kB\n")).unwrap_err(),
             "no MemAvailable line"
         );
         assert!(
-            parse_meminfo("MemTotal: lots\nMemAvailable: 1 kB\n")
+            parse_meminfo(&meminfo("MemTotal: lots\nMemAvailable: 1 kB\n"))
                 .unwrap_err()
                 .contains("lots")
         );

@@ -2,9 +2,13 @@
 //! /proc/diskstats, /proc/meminfo, /proc/net/dev and /proc/pressure/*, one
 //! file each. Per-process readers come with process classification.
 //!
-//! Parsed by hand rather than with the `procfs` crate: we need one line of
-//! /proc/stat and the PSI format the cgroup module already parses, and a path
-//! we can point at a fake tree.
+//! qosd reads each file itself (under any root, so tests point it at a fake
+//! tree) and hands the text of stat, diskstats, meminfo and net/dev to
+//! `procfs-core`'s parsers, then keeps what the callers use. PSI and the
+//! per-process files keep their own parsers: procfs-core's PSI parser fails
+//! without a `full` line (kernels before 5.13), and its /proc/PID/status
+//! parser costs about 15 times ours (`benches/status_parse.rs`) and has no
+//! `Kthread:` field (docs/design.md, "Dependencies").
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -81,18 +85,38 @@ fn read_parsed<T>(path: &Path, parse: fn(&str) -> Result<T, String>) -> Result<T
     })
 }
 
+/// What procfs-core said of a file it could not parse. It reports a
+/// malformed file as an internal error (a bug to report to it), nested once
+/// per layer that passed it on, whose innermost line has the value it choked
+/// on, or only `NoneError` when a field is missing.
+fn crate_reason(error: procfs_core::ProcError) -> String {
+    const FRAMING: &str = "Internal Unwrap Error: ";
+    match error {
+        procfs_core::ProcError::InternalError(internal) => {
+            let innermost = internal.msg.rsplit('\n').next().unwrap_or_default();
+            match innermost.trim_start_matches(FRAMING) {
+                "NoneError" => "a field is missing (procfs-core)".to_owned(),
+                said => format!("procfs-core: {said}"),
+            }
+        }
+        other => format!("procfs-core: {other}"),
+    }
+}
+
 /// A fake proc root, and /proc/stat's text, for the tests of every file.
 #[cfg(test)]
 mod fixtures {
     use super::*;
 
-    /// /proc/stat of a 2-CPU guest (Linux 6.1), trimmed after `ctxt`.
+    /// /proc/stat of a 2-CPU guest (Linux 6.1), `intr` trimmed and the
+    /// lines after `processes` left out.
     pub const STAT_TEXT: &str = "cpu  6428 10 2906 32215 310 5 60 12 7 0\n\
         cpu0 3005 0 1084 16857 19 0 8 5 0 0\n\
         cpu1 3422 10 1821 15358 290 5 52 7 7 0\n\
         intr 186916 0 0 0\n\
         ctxt 395043\n\
-        cpufreq 1\n";
+        btime 1764547200\n\
+        processes 1391\n";
 
     pub fn fake_proc(files: &[(&str, &str)]) -> (tempfile::TempDir, ProcFs) {
         let dir = tempfile::tempdir().unwrap();

@@ -3,10 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
-use super::{ProcError, ProcFs, read_parsed};
+use procfs_core::FromRead;
+use procfs_core::net::{DeviceStatus, InterfaceDeviceStatus};
+
+use super::{ProcError, ProcFs, crate_reason, read_parsed};
 
 const NET_DEV: &str = "net/dev";
 
@@ -51,44 +54,40 @@ impl ProcFs {
     }
 }
 
-/// The 16 counters after `name:` in /proc/net/dev: 8 receive (bytes first),
-/// then 8 transmit (bytes, packets, errs, drop, ...).
-const NET_DEV_COUNTERS: usize = 16;
-const NET_RX_BYTES: usize = 0;
-const NET_TX_BYTES: usize = 8;
-const NET_TX_PACKETS: usize = 9;
-const NET_TX_DROP: usize = 11;
-
-/// Two header lines, then `name: counters...` (older kernels print no
-/// space after the colon, so split there, not on whitespace).
+/// Two header lines, then `name: counters...`, 8 receive counters (bytes
+/// first) then 8 transmit (bytes, packets, errs, drop, ...). procfs-core
+/// splits at whitespace, so it needs the space after the colon that kernels
+/// print since the 2.6 series.
 fn parse_net_dev(text: &str) -> Result<BTreeMap<String, NetDevStats>, String> {
     text.lines()
         .skip(2)
         .filter(|line| !line.trim().is_empty())
         .map(|line| {
-            let (name, counters) = line
-                .split_once(':')
-                .ok_or_else(|| format!("no `name:` in line {line:?}"))?;
-            let counters: Vec<u64> = counters
-                .split_whitespace()
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|error| format!("{error} in line {line:?}"))?;
-            if counters.len() < NET_DEV_COUNTERS {
-                return Err(format!(
-                    "{} counters, expected {NET_DEV_COUNTERS}, in line {line:?}",
-                    counters.len()
-                ));
-            }
+            let device = parse_interface_line(line)
+                .map_err(|reason| format!("{reason} in line {line:?}"))?;
             let stats = NetDevStats {
-                received_bytes: counters[NET_RX_BYTES],
-                transmitted_bytes: counters[NET_TX_BYTES],
-                transmitted_packets: counters[NET_TX_PACKETS],
-                transmit_drops: counters[NET_TX_DROP],
+                received_bytes: device.recv_bytes,
+                transmitted_bytes: device.sent_bytes,
+                transmitted_packets: device.sent_packets,
+                transmit_drops: device.sent_drop,
             };
-            Ok((name.trim().to_owned(), stats))
+            Ok((device.name, stats))
         })
         .collect()
+}
+
+/// One interface's line. procfs-core parses lines only as part of a whole
+/// file (its line parser is private), so the line goes in behind two empty
+/// header lines: an error then names its line, which a whole-file parse
+/// cannot tell.
+fn parse_interface_line(line: &str) -> Result<DeviceStatus, String> {
+    let file = "\n\n".as_bytes().chain(line.as_bytes());
+    let InterfaceDeviceStatus(interfaces) =
+        InterfaceDeviceStatus::from_read(file).map_err(crate_reason)?;
+    interfaces
+        .into_values()
+        .next()
+        .ok_or_else(|| "no interface".to_owned())
 }
 
 #[cfg(test)]
@@ -123,9 +122,14 @@ Inter-|   Receive                                                |  Transmit
     #[test]
     fn a_short_or_garbled_net_dev_line_is_an_error_naming_it() {
         let short = NET_DEV_TEXT.replace(" 0 0 0 0\n", "\n");
-        assert!(parse_net_dev(&short).unwrap_err().contains("12 counters"));
+        let error = parse_net_dev(&short).unwrap_err();
+        assert!(error.contains("a field is missing"), "{error}");
+        assert!(error.contains("up0"), "{error}");
         let garbled = NET_DEV_TEXT.replace("65432", "x");
-        assert!(parse_net_dev(&garbled).unwrap_err().contains("up0"));
+        let error = parse_net_dev(&garbled).unwrap_err();
+        // "65432" is in the bytes too: the first bad value is "987x1".
+        assert!(error.contains("987x1: Failed to convert"), "{error}");
+        assert!(error.contains("up0"), "{error}");
     }
 
     #[test]

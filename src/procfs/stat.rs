@@ -1,16 +1,19 @@
 //! /proc/stat: the host's CPU time and its online CPUs.
 
-use super::{ProcError, ProcFs};
+use procfs_core::{CpuTime, ExplicitSystemInfo, FromReadSI, KernelStats};
+
+use super::{ProcError, ProcFs, crate_reason};
 
 const STAT: &str = "stat";
 
-/// The aggregate line of /proc/stat, and the prefix of the per-CPU lines.
-const CPU: &str = "cpu";
-
-/// user nice system idle iowait irq softirq steal: the fields we use. Kernels
-/// since 2.6.33 print two more (guest, guest_nice), which are already counted
-/// in user and nice, so adding them would count guest time twice.
-const CPU_FIELDS: usize = 8;
+/// procfs-core wants the tick rate to offer times in milliseconds; qosd
+/// keeps the ticks, so none of these values is ever used.
+const UNUSED_SYSTEM_INFO: ExplicitSystemInfo = ExplicitSystemInfo {
+    boot_time_secs: 0,
+    ticks_per_second: 100,
+    page_size: 4096,
+    is_little_endian: cfg!(target_endian = "little"),
+};
 
 /// Aggregate CPU time from the `cpu` line of /proc/stat, in USER_HZ ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,45 +35,34 @@ impl ProcFs {
     }
 }
 
+/// The aggregate `cpu` line and the number of `cpuN` lines (procfs-core
+/// also requires the `ctxt`, `btime` and `processes` lines).
 fn parse_stat(text: &str) -> Result<HostCpuStat, String> {
-    let mut times = None;
-    let mut online_cpus: u32 = 0;
-    for line in text.lines() {
-        let mut fields = line.split_whitespace();
-        match fields.next() {
-            Some(CPU) => times = Some(parse_cpu_times(fields)?),
-            Some(name) if is_cpu_n(name) => online_cpus = online_cpus.saturating_add(1),
-            _ => {}
-        }
-    }
-    let times = times.ok_or("no aggregate \"cpu\" line")?;
+    let stats =
+        KernelStats::from_read(text.as_bytes(), &UNUSED_SYSTEM_INFO).map_err(crate_reason)?;
+    let times = cpu_times(&stats.total)?;
+    // /proc/stat lists only online CPUs.
+    let online_cpus = u32::try_from(stats.cpu_time.len()).unwrap_or(u32::MAX);
     if online_cpus == 0 {
         return Err("no \"cpuN\" lines".to_owned());
     }
     Ok(HostCpuStat { times, online_cpus })
 }
 
-/// `cpu0`, `cpu12`, …: /proc/stat lists only online CPUs.
-fn is_cpu_n(name: &str) -> bool {
-    name.strip_prefix(CPU)
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn parse_cpu_times<'a>(fields: impl Iterator<Item = &'a str>) -> Result<HostCpuTimes, String> {
-    let values = fields
-        .take(CPU_FIELDS)
-        .map(|field| field.parse::<u64>())
-        .collect::<Result<Vec<u64>, _>>()
-        .map_err(|_| "the \"cpu\" line has a field that is not a number".to_owned())?;
-    let &[user, nice, system, idle, iowait, irq, softirq, steal] = values.as_slice() else {
-        return Err(format!(
-            "the \"cpu\" line has fewer than {CPU_FIELDS} fields"
-        ));
+/// user nice system idle iowait irq softirq steal: the fields we use, all
+/// required. Kernels since 2.6.33 print two more (guest, guest_nice), which
+/// are already counted in user and nice, so adding them would count guest
+/// time twice.
+fn cpu_times(total: &CpuTime) -> Result<HostCpuTimes, String> {
+    let (Some(iowait), Some(irq), Some(softirq), Some(steal)) =
+        (total.iowait, total.irq, total.softirq, total.steal)
+    else {
+        return Err("the \"cpu\" line has fewer than 8 fields".to_owned());
     };
     let overflow = || "the \"cpu\" line overflows u64".to_owned();
-    let busy_ticks =
-        checked_sum(&[user, nice, system, irq, softirq, steal]).ok_or_else(overflow)?;
-    let total_ticks = checked_sum(&[busy_ticks, idle, iowait]).ok_or_else(overflow)?;
+    let busy_ticks = checked_sum(&[total.user, total.nice, total.system, irq, softirq, steal])
+        .ok_or_else(overflow)?;
+    let total_ticks = checked_sum(&[busy_ticks, total.idle, iowait]).ok_or_else(overflow)?;
     Ok(HostCpuTimes {
         busy_ticks,
         total_ticks,
@@ -105,15 +97,20 @@ mod tests {
 
     #[test]
     fn cpu_stat_garbage_is_an_error_naming_the_file() {
+        // Each case followed by the lines procfs-core requires, so that it
+        // fails for its own reason.
+        let required = "ctxt 1\nbtime 1\nprocesses 1\n";
         let cases = [
             "",
             "cpu  1 2 3\ncpu0 1 2 3 4 5 6 7 8\n",
+            "cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7 8\n",
             "cpu  1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n",
             "cpu  1 2 3 4 5 6 7 8\n",
-            "cpu  18446744073709551615 1 0 0 0 0 0 0\ncpu0 0\n",
+            "cpu  18446744073709551615 1 0 0 0 0 0 0\ncpu0 0 0 0 0\n",
         ];
-        for text in cases {
-            let (_dir, procfs) = fake_proc(&[("stat", text)]);
+        for case in cases {
+            let text = format!("{case}{required}");
+            let (_dir, procfs) = fake_proc(&[("stat", &text)]);
             let error = procfs.read_cpu_stat().unwrap_err();
             assert!(
                 matches!(error, ProcError::Parse { .. }),
