@@ -351,7 +351,13 @@ pub struct HostFacts {
 impl HostFacts {
     /// This host: `online_cpus`, devices resolved with `stat` and
     /// `/sys/dev/block`, and user and group names with the user database.
-    pub const fn of_this_host(online_cpus: f64) -> Self {
+    /// `captures_protected` is the caller's: telling which processes a
+    /// matcher takes is the classifier's work, and the classifier reads
+    /// configurations, so this module cannot name it.
+    pub const fn of_this_host(
+        online_cpus: f64,
+        captures_protected: fn(&ProcessMatcher) -> Option<String>,
+    ) -> Self {
         HostFacts {
             online_cpus,
             resolve_device: resolve_block_device,
@@ -359,7 +365,7 @@ impl HostFacts {
             memory_total: None,
             resolve_user: resolve_user_name,
             resolve_group: resolve_group_name,
-            captures_protected: crate::classify::protected::captures_protected,
+            captures_protected,
         }
     }
 

@@ -12,7 +12,13 @@ mod memory;
 mod net;
 
 const EXAMPLE: &str = include_str!("../../config/qosd.toml");
-const TWO_CPUS: HostFacts = HostFacts::of_this_host(2.0);
+const TWO_CPUS: HostFacts = HostFacts::of_this_host(2.0, nothing_protected);
+
+/// The processes that must never move are tested with `FakeHost::facts()`;
+/// elsewhere matchers are free to name root or any path.
+fn nothing_protected(_: &ProcessMatcher) -> Option<String> {
+    None
+}
 
 const VDA: DeviceNumber = DeviceNumber {
     major: 254,
@@ -39,9 +45,7 @@ const DISKS: HostFacts = HostFacts {
     memory_total: None,
     resolve_user: crate::testing::resolve_fake_user,
     resolve_group: crate::testing::resolve_fake_group,
-    // The protected processes are tested with `FakeHost::facts()`; here
-    // matchers are free to name root or any path.
-    captures_protected: |_| None,
+    captures_protected: nothing_protected,
 };
 
 fn parse_on(text: &str, host: HostFacts) -> Result<Loaded, ConfigError> {
@@ -744,14 +748,14 @@ fn no_panic_on_odd_input() {
     for text in odd {
         let _ = parse_on(text, DISKS);
         let _ = parse_on(text, TWO_CPUS);
-        let _ = parse_on(text, HostFacts::of_this_host(f64::NAN));
-        let _ = parse_on(text, HostFacts::of_this_host(0.0));
+        let _ = parse_on(text, HostFacts::of_this_host(f64::NAN, nothing_protected));
+        let _ = parse_on(text, HostFacts::of_this_host(0.0, nothing_protected));
     }
 }
 
 #[test]
 fn zero_online_cpus_is_reported_not_panicked() {
-    let rendered = errors_on("", HostFacts::of_this_host(0.0));
+    let rendered = errors_on("", HostFacts::of_this_host(0.0, nothing_protected));
     assert!(rendered.contains("`host.reserved_cpu`"), "{rendered}");
 }
 
