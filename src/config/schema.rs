@@ -349,6 +349,12 @@ macro_rules! text_field {
                 deserializer.deserialize_str(TextVisitor)
             }
         }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

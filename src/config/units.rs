@@ -57,9 +57,15 @@ impl fmt::Display for Cores {
     }
 }
 
-pub(super) fn parse_cores(quantity: &Quantity) -> Result<Cores, CoresError> {
+/// A quantity as the file writes it: a plain number in the base unit (cores,
+/// bytes or bits per second), checked by `from_number`, or a string with a
+/// unit, parsed by `T`'s `FromStr`.
+pub(super) fn parse_quantity<T: FromStr>(
+    quantity: &Quantity,
+    from_number: fn(f64) -> Result<T, T::Err>,
+) -> Result<T, T::Err> {
     match quantity {
-        Quantity::Number(cores) => Cores::new(*cores),
+        Quantity::Number(number) => from_number(*number),
         Quantity::Text(text) => text.parse(),
     }
 }
@@ -134,21 +140,37 @@ const RATE_PREFIXES: [(&str, f64); 10] = [
     ("Ti", 1099511627776.0),
 ];
 
+/// A rate (`what` is "byte rate" or "bit rate"): finite and not negative.
+fn non_negative_rate(rate: f64, what: &str) -> Result<f64, RateError> {
+    if !rate.is_finite() {
+        return Err(RateError(format!(
+            "a {what} must be a finite number, not {rate}"
+        )));
+    }
+    if rate < 0.0 {
+        return Err(RateError(format!(
+            "a {what} must not be negative, got {}",
+            format_number(rate)
+        )));
+    }
+    // `-0.0 + 0.0` is `0.0`: never show a negative zero.
+    Ok(rate + 0.0)
+}
+
+/// `text` cut where its number ends: the number, and the unit after it
+/// without the spaces between (`"50 MiB/s"` gives `"50"` and `"MiB/s"`).
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    (number, unit.trim_start())
+}
+
 impl BytesPerSecond {
     /// A number of bytes per second: finite and not negative.
     pub fn new(bytes_per_second: f64) -> Result<BytesPerSecond, RateError> {
-        if !bytes_per_second.is_finite() {
-            return Err(RateError(format!(
-                "a byte rate must be a finite number, not {bytes_per_second}"
-            )));
-        }
-        if bytes_per_second < 0.0 {
-            return Err(RateError(format!(
-                "a byte rate must not be negative, got {}",
-                format_number(bytes_per_second)
-            )));
-        }
-        Ok(BytesPerSecond(bytes_per_second + 0.0))
+        non_negative_rate(bytes_per_second, "byte rate").map(BytesPerSecond)
     }
 }
 
@@ -172,11 +194,7 @@ impl FromStr for BytesPerSecond {
             };
             return Err(invalid(why));
         };
-        let split = amount
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-            .unwrap_or(amount.len());
-        let (number, unit) = amount.split_at(split);
-        let unit = unit.trim_start();
+        let (number, unit) = split_number(amount);
         if unit.ends_with('b') || unit.ends_with("bit") {
             return Err(invalid("`b` and `bit` are bits; qosd counts bytes (`B`); "));
         }
@@ -235,13 +253,6 @@ pub fn format_bytes_per_second(bytes_per_second: f64) -> String {
     format!("{} {name}/s", format_number(value / size))
 }
 
-pub(super) fn parse_bytes_per_second(quantity: &Quantity) -> Result<BytesPerSecond, RateError> {
-    match quantity {
-        Quantity::Number(bytes) => BytesPerSecond::new(*bytes),
-        Quantity::Text(text) => text.parse(),
-    }
-}
-
 /// IOs per second: a whole, non-negative TOML number (2000, or 2e3).
 pub(super) fn parse_iops(quantity: &Quantity) -> Result<f64, String> {
     match quantity {
@@ -285,9 +296,11 @@ pub(super) fn format_io(dimension: IoDimension, value: f64) -> String {
 /// Parses a value of `dimension`: a byte rate or IOPS.
 pub(super) fn parse_io(dimension: IoDimension, quantity: &Quantity) -> Result<f64, String> {
     match dimension {
-        IoDimension::ReadBps | IoDimension::WriteBps => parse_bytes_per_second(quantity)
-            .map(BytesPerSecond::get)
-            .map_err(|error| error.to_string()),
+        IoDimension::ReadBps | IoDimension::WriteBps => {
+            parse_quantity(quantity, BytesPerSecond::new)
+                .map(BytesPerSecond::get)
+                .map_err(|error| error.to_string())
+        }
         IoDimension::ReadIops | IoDimension::WriteIops => parse_iops(quantity),
     }
 }
@@ -311,18 +324,7 @@ const BIT_RATE_PREFIXES: [(&str, f64); 9] = [
 impl BitsPerSecond {
     /// A number of bits per second: finite and not negative.
     pub fn new(bits_per_second: f64) -> Result<BitsPerSecond, RateError> {
-        if !bits_per_second.is_finite() {
-            return Err(RateError(format!(
-                "a bit rate must be a finite number, not {bits_per_second}"
-            )));
-        }
-        if bits_per_second < 0.0 {
-            return Err(RateError(format!(
-                "a bit rate must not be negative, got {}",
-                format_number(bits_per_second)
-            )));
-        }
-        Ok(BitsPerSecond(bits_per_second + 0.0))
+        non_negative_rate(bits_per_second, "bit rate").map(BitsPerSecond)
     }
 }
 
@@ -348,11 +350,7 @@ impl FromStr for BitsPerSecond {
             |why: &str| RateError(format!("invalid bit rate {text:?}: {why}{BIT_RATE_FORMS}"));
         let trimmed = text.trim();
         let amount = trimmed.strip_suffix("/s").unwrap_or(trimmed);
-        let split = amount
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-            .unwrap_or(amount.len());
-        let (number, unit) = amount.split_at(split);
-        let unit = unit.trim_start();
+        let (number, unit) = split_number(amount);
         if is_zero(amount) {
             return Ok(BitsPerSecond(0.0));
         }
@@ -460,13 +458,6 @@ pub fn format_bits_per_second(bits_per_second: f64) -> String {
     format!("{} {name}/s", format_number(value / size))
 }
 
-pub(super) fn parse_bits_per_second(quantity: &Quantity) -> Result<BitsPerSecond, RateError> {
-    match quantity {
-        Quantity::Number(bits) => BitsPerSecond::new(*bits),
-        Quantity::Text(text) => text.parse(),
-    }
-}
-
 /// Why a memory size was refused; the message says which forms are accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -539,11 +530,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
              write {size:?}"
         )));
     }
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let unit = unit.trim_start();
+    let (number, unit) = split_number(trimmed);
     if is_zero(trimmed) {
         return Ok(0);
     }

@@ -7,6 +7,7 @@ mod matchers;
 mod memory;
 mod net;
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -20,12 +21,12 @@ use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
 use super::schema::{
-    Quantity, RawAgent, RawConfig, RawContract, RawHost, RawTenant, RawTenantEntry, Weight,
+    Listed, Quantity, RawAgent, RawConfig, RawContract, RawHost, RawTenant, RawTenantEntry, Weight,
 };
-use super::units::{format_cores, format_number, parse_cores, parse_interval};
+use super::units::{format_cores, format_number, parse_interval, parse_quantity};
 use super::{
-    AgentConfig, Config, Contract, Cores, DiskCapacity, HostConfig, HostFacts, LinkCapacity,
-    Tenant, ZERO_BASELINE_WEIGHT,
+    AgentConfig, Config, Contract, Cores, CoresError, DiskCapacity, HostConfig, HostFacts,
+    LinkCapacity, Tenant, ZERO_BASELINE_WEIGHT,
 };
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -40,6 +41,9 @@ const DEFAULT_RESERVED_MEMORY: u64 = 256 * 1024 * 1024;
 const MAX_TENANT_NAME_BYTES: usize = 255;
 /// Sums of decimal baselines such as 0.1 + 0.2 are not exact in binary.
 const ROUNDING_SLACK: f64 = 1e-9;
+/// Rates such as "1.1MiB/s" or "1.1Mbit/s" are not whole numbers, and sums
+/// of those are not exact in binary either.
+const RELATIVE_SLACK: f64 = 1e-9;
 
 /// A validated tenant with where it came from, for the checks across tenants.
 struct CheckedTenant {
@@ -116,58 +120,117 @@ struct Declared<'a> {
     links: Option<&'a [LinkCapacity]>,
 }
 
-/// Checks an optional field: absent gives `default`; a bad value records an
-/// error and also gives `default` (the config is rejected anyway).
-fn checked<R, T>(
-    field: Option<&Spanned<R>>,
+/// The optional keys of one table (`agent`, `host`, a matcher), checked one
+/// by one. A key that is absent, or whose value has an error, gives `None`
+/// (and the file is refused in the second case).
+struct Table<'a> {
+    /// The table's dotted key, such as `agent` or `tenants.web.match[0]`.
+    key: &'a str,
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Table<'_> {
+    /// The value of key `name` checked by `check`, or `None`.
+    fn check<R, T, E: fmt::Display>(
+        &mut self,
+        field: &Option<Spanned<R>>,
+        name: &str,
+        check: impl FnOnce(&R) -> Result<T, E>,
+    ) -> Option<T> {
+        let field = field.as_ref()?;
+        check_field(field, &join_key(self.key, name), self.diagnostics, check)
+    }
+
+    /// The value of string key `name` checked by `check`, or `None`.
+    fn text<R: AsRef<str>, T>(
+        &mut self,
+        field: &Option<Spanned<R>>,
+        name: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        self.check(field, name, |text| check(text.as_ref()))
+    }
+}
+
+/// The value of a required `field` checked by `check`, or `None` once its
+/// error is recorded at `key`.
+fn check_field<R, T, E: fmt::Display>(
+    field: &Spanned<R>,
     key: &str,
-    default: T,
     diagnostics: &mut Diagnostics,
-    check: impl FnOnce(&R) -> Result<T, String>,
-) -> T {
-    let Some(field) = field else {
-        return default;
-    };
-    check(field.get_ref()).unwrap_or_else(|message| {
-        diagnostics.error(key, Some(field.span()), message);
-        default
-    })
+    check: impl FnOnce(&R) -> Result<T, E>,
+) -> Option<T> {
+    diagnostics.ok_or_record(key, field.span(), check(field.get_ref()))
+}
+
+/// Each entry of a list (`key` is the list's, such as `host.disks`), checked
+/// by `validate` under its own key (`host.disks[0]`); the values of the
+/// entries that recorded no error, in file order.
+fn validate_entries<R, T>(
+    entries: &[Listed<R>],
+    key: &str,
+    diagnostics: &mut Diagnostics,
+    mut validate: impl FnMut(&str, &Spanned<R>, &mut Diagnostics) -> Option<T>,
+) -> Vec<T> {
+    let mut valid = Vec::new();
+    for Listed { index, entry } in entries {
+        let key = format!("{key}[{index}]");
+        let errors_before = diagnostics.error_count();
+        let value = validate(&key, entry, diagnostics);
+        if let Some(value) = value
+            && diagnostics.error_count() == errors_before
+        {
+            valid.push(value);
+        }
+    }
+    valid
+}
+
+/// The entry of `seen` that `is_same` finds, for "named twice" errors;
+/// when there is none, `new()` is recorded and `None` returned.
+fn record_first<T>(
+    seen: &mut Vec<T>,
+    is_same: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+) -> Option<&T> {
+    match seen.iter().position(is_same) {
+        Some(index) => seen.get(index),
+        None => {
+            seen.push(new());
+            None
+        }
+    }
+}
+
+/// What a "not declared" error lists of what is: "declared: a, b", or
+/// "no device is declared yet" (`what` being "device").
+fn declared_list(names: Vec<String>, what: &str) -> String {
+    if names.is_empty() {
+        format!("no {what} is declared yet")
+    } else {
+        format!("declared: {}", names.join(", "))
+    }
+}
+
+/// Whether `value` is more than `capacity`, beyond rounding.
+fn exceeds(value: f64, capacity: f64) -> bool {
+    value > capacity + capacity.abs() * RELATIVE_SLACK
 }
 
 fn validate_agent(raw: &RawAgent, diagnostics: &mut Diagnostics) -> AgentConfig {
-    let interval = checked(
-        raw.interval.as_ref(),
-        "agent.interval",
-        DEFAULT_INTERVAL,
+    let mut agent = Table {
+        key: "agent",
         diagnostics,
-        |text| parse_interval(&text.0),
-    );
-    let cgroup_root = checked(
-        raw.cgroup_root.as_ref(),
-        "agent.cgroup_root",
-        PathBuf::from(DEFAULT_CGROUP_ROOT),
-        diagnostics,
-        |text| absolute_path(&text.0),
-    );
-    let parent = checked(
-        raw.parent.as_ref(),
-        "agent.parent",
-        PathBuf::from(DEFAULT_PARENT),
-        diagnostics,
-        |text| relative_cgroup_path(&text.0),
-    );
-    let metrics_listen = checked(
-        raw.metrics_listen.as_ref(),
-        "agent.metrics_listen",
-        SocketAddr::from(DEFAULT_METRICS_LISTEN),
-        diagnostics,
-        |text| socket_address(&text.0),
-    );
+    };
+    let interval = agent.text(&raw.interval, "interval", parse_interval);
+    let cgroup_root = agent.text(&raw.cgroup_root, "cgroup_root", absolute_path);
+    let parent = agent.text(&raw.parent, "parent", relative_cgroup_path);
+    let metrics_listen = agent.text(&raw.metrics_listen, "metrics_listen", socket_address);
     AgentConfig {
-        interval,
-        cgroup_root,
-        parent,
-        metrics_listen,
+        interval: interval.unwrap_or(DEFAULT_INTERVAL),
+        cgroup_root: cgroup_root.unwrap_or_else(|| PathBuf::from(DEFAULT_CGROUP_ROOT)),
+        parent: parent.unwrap_or_else(|| PathBuf::from(DEFAULT_PARENT)),
+        metrics_listen: metrics_listen.unwrap_or_else(|| SocketAddr::from(DEFAULT_METRICS_LISTEN)),
     }
 }
 
@@ -223,21 +286,20 @@ fn socket_address(text: &str) -> Result<SocketAddr, String> {
 /// The CPU and memory part of `[host]`; its disks are checked by [`validate_disks`] and
 /// its links by [`validate_links`].
 fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
-    let reserved_cpu = checked(
-        raw.reserved_cpu.as_ref(),
-        "host.reserved_cpu",
-        Cores(0.0),
+    let mut host = Table {
+        key: "host",
         diagnostics,
-        |quantity| parse_cores(quantity).map_err(|error| error.to_string()),
-    );
-    check_reserved_cpu(reserved_cpu, raw, facts, diagnostics);
-    let contention_threshold = checked(
-        raw.contention_threshold.as_ref(),
-        "host.contention_threshold",
-        DEFAULT_CONTENTION_THRESHOLD,
-        diagnostics,
-        |fraction| contention_threshold(fraction.0),
-    );
+    };
+    let reserved_cpu = host.check(&raw.reserved_cpu, "reserved_cpu", cores);
+    let reserved_cpu = reserved_cpu.unwrap_or(Cores(0.0));
+    check_reserved_cpu(reserved_cpu, raw, facts, host.diagnostics);
+    let contention_threshold = host
+        .check(
+            &raw.contention_threshold,
+            "contention_threshold",
+            |fraction| contention_threshold(fraction.0),
+        )
+        .unwrap_or(DEFAULT_CONTENTION_THRESHOLD);
     let reserved_memory =
         validate_reserved_memory(raw, DEFAULT_RESERVED_MEMORY, facts, diagnostics);
     HostConfig {
@@ -321,14 +383,9 @@ fn validate_tenant(
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
         Some(path) => {
             let cgroup_key = join_key(&key, "cgroup");
-            let cgroup = checked(
-                Some(path),
-                &cgroup_key,
-                PathBuf::new(),
-                diagnostics,
-                |text| relative_cgroup_path(&text.0),
-            );
-            (cgroup, cgroup_key, path.span())
+            let cgroup = relative_cgroup_path(&path.get_ref().0);
+            let cgroup = diagnostics.ok_or_record(&cgroup_key, path.span(), cgroup);
+            (cgroup.unwrap_or_default(), cgroup_key, path.span())
         }
         None => (agent.parent.join(name), key.clone(), entry.name.span()),
     };
@@ -415,26 +472,17 @@ fn validate_cpu_contract(
 ) -> Option<Contract<Cores>> {
     let raw = contract.get_ref();
     let baseline_key = join_key(key, "baseline");
-    let baseline = cores_field(&raw.baseline, &baseline_key, diagnostics);
-    let burst = cores_field(&raw.burst, &join_key(key, "burst"), diagnostics)
+    let baseline = check_field(&raw.baseline, &baseline_key, diagnostics, cores);
+    let burst = check_field(&raw.burst, &join_key(key, "burst"), diagnostics, cores)
         .filter(|burst| burst_is_positive(*burst, &raw.burst, key, diagnostics));
     let weight = raw
         .weight
         .as_ref()
         .map(|weight| positive_weight(weight, &join_key(key, "weight"), "cpu", diagnostics));
     let (baseline, burst) = (baseline?, burst?);
-    if baseline > burst {
-        let message = format!(
-            "the baseline of {baseline} cores is more than the burst of {burst} cores; \
-             the burst is a ceiling, so it must be at least the baseline"
-        );
-        diagnostics.error(&baseline_key, Some(raw.baseline.span()), message);
-        return None;
-    }
-    let weight = match weight {
-        Some(explicit) => explicit?,
-        None => default_weight(baseline),
-    };
+    let ordered = baseline_within_burst(baseline, burst, |cores| format!("{cores} cores"));
+    diagnostics.ok_or_record(&baseline_key, raw.baseline.span(), ordered)?;
+    let weight = weight.unwrap_or_else(|| Some(default_weight(baseline.get())))?;
     Some(Contract {
         baseline,
         burst,
@@ -442,14 +490,26 @@ fn validate_cpu_contract(
     })
 }
 
-fn cores_field(
-    field: &Spanned<Quantity>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<Cores> {
-    parse_cores(field.get_ref())
-        .map_err(|error| diagnostics.error(key, Some(field.span()), error.to_string()))
-        .ok()
+fn cores(quantity: &Quantity) -> Result<Cores, CoresError> {
+    parse_quantity(quantity, Cores::new)
+}
+
+/// The burst is a ceiling: a baseline above it is refused, both shown in
+/// their unit by `show`.
+fn baseline_within_burst<U: PartialOrd + Copy>(
+    baseline: U,
+    burst: U,
+    show: impl Fn(U) -> String,
+) -> Result<(), String> {
+    if baseline > burst {
+        return Err(format!(
+            "the baseline of {} is more than the burst of {}; \
+             the burst is a ceiling, so it must be at least the baseline",
+            show(baseline),
+            show(burst)
+        ));
+    }
+    Ok(())
 }
 
 /// The smallest burst the kernel can hold: cpu.max refuses quotas under 1 ms
@@ -499,11 +559,12 @@ fn positive_weight(
     None
 }
 
-/// The weight defaults to the baseline in cores. A zero baseline would give a
-/// zero weight, which the policy divides by, so it gets a small positive one.
-fn default_weight(baseline: Cores) -> f64 {
-    if baseline.get() > 0.0 {
-        baseline.get()
+/// The weight defaults to the baseline (in cores, or bits/s for a link). A
+/// zero baseline would give a zero weight, which the policy divides by, so it
+/// gets a small positive one.
+fn default_weight(baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        baseline
     } else {
         ZERO_BASELINE_WEIGHT
     }
