@@ -2,6 +2,7 @@
 //! that span several keys. Every error is recorded and checking goes on, so
 //! one `qosd check` lists all the problems of a file.
 
+mod cpu;
 mod disks;
 mod matchers;
 mod memory;
@@ -14,19 +15,18 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use cpu::{check_cpu_capacity, check_reserved_cpu, cores, validate_cpu_contract};
 use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
 use matchers::{validate_matchers, warn_about_covered_matchers};
 use memory::{check_memory_capacity, validate_memory_contract, validate_reserved_memory};
 use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
-use super::schema::{
-    Listed, Quantity, RawAgent, RawConfig, RawContract, RawHost, RawTenant, RawTenantEntry, Weight,
-};
-use super::units::{format_cores, format_number, parse_interval, parse_quantity};
+use super::schema::{Listed, RawAgent, RawConfig, RawHost, RawTenant, RawTenantEntry, Weight};
+use super::units::{format_number, parse_interval};
 use super::{
-    AgentConfig, Config, Contract, Cores, CoresError, DiskCapacity, HostConfig, HostFacts,
-    LinkCapacity, Tenant, ZERO_BASELINE_WEIGHT,
+    AgentConfig, Config, Cores, DiskCapacity, HostConfig, HostFacts, LinkCapacity, Tenant,
+    ZERO_BASELINE_WEIGHT,
 };
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -39,8 +39,6 @@ const DEFAULT_CONTENTION_THRESHOLD: f64 = 0.9;
 const DEFAULT_RESERVED_MEMORY: u64 = 256 * 1024 * 1024;
 /// Longest cgroup directory name (NAME_MAX); a tenant name becomes one.
 const MAX_TENANT_NAME_BYTES: usize = 255;
-/// Sums of decimal baselines such as 0.1 + 0.2 are not exact in binary.
-const ROUNDING_SLACK: f64 = 1e-9;
 /// Rates such as "1.1MiB/s" or "1.1Mbit/s" are not whole numbers, and sums
 /// of those are not exact in binary either.
 const RELATIVE_SLACK: f64 = 1e-9;
@@ -317,24 +315,6 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
     }
 }
 
-fn check_reserved_cpu(
-    reserved: Cores,
-    raw: &RawHost,
-    facts: &HostFacts,
-    diagnostics: &mut Diagnostics,
-) {
-    // Written as "less than" so that a NaN CPU count is refused too.
-    let leaves_capacity = reserved.get() < facts.online_cpus;
-    if !leaves_capacity {
-        let message = format!(
-            "reserving {reserved} cores leaves nothing for tenants: the host has {} online CPUs",
-            format_number(facts.online_cpus)
-        );
-        let span = raw.reserved_cpu.as_ref().map(Spanned::span);
-        diagnostics.error("host.reserved_cpu", span, message);
-    }
-}
-
 /// The share of capacity in use above which a resource counts as contended.
 /// 0 would mean "always contended" and more than 1 "never": both are mistakes.
 fn contention_threshold(threshold: f64) -> Result<f64, String> {
@@ -465,35 +445,6 @@ fn check_match_ownership(
     }
 }
 
-fn validate_cpu_contract(
-    contract: &Spanned<RawContract>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<Contract<Cores>> {
-    let raw = contract.get_ref();
-    let baseline_key = join_key(key, "baseline");
-    let baseline = check_field(&raw.baseline, &baseline_key, diagnostics, cores);
-    let burst = check_field(&raw.burst, &join_key(key, "burst"), diagnostics, cores)
-        .filter(|burst| burst_is_positive(*burst, &raw.burst, key, diagnostics));
-    let weight = raw
-        .weight
-        .as_ref()
-        .map(|weight| positive_weight(weight, &join_key(key, "weight"), "cpu", diagnostics));
-    let (baseline, burst) = (baseline?, burst?);
-    let ordered = baseline_within_burst(baseline, burst, |cores| format!("{cores} cores"));
-    diagnostics.ok_or_record(&baseline_key, raw.baseline.span(), ordered)?;
-    let weight = weight.unwrap_or_else(|| Some(default_weight(baseline.get())))?;
-    Some(Contract {
-        baseline,
-        burst,
-        weight,
-    })
-}
-
-fn cores(quantity: &Quantity) -> Result<Cores, CoresError> {
-    parse_quantity(quantity, Cores::new)
-}
-
 /// The burst is a ceiling: a baseline above it is refused, both shown in
 /// their unit by `show`.
 fn baseline_within_burst<U: PartialOrd + Copy>(
@@ -510,26 +461,6 @@ fn baseline_within_burst<U: PartialOrd + Copy>(
         ));
     }
     Ok(())
-}
-
-/// The smallest burst the kernel can hold: cpu.max refuses quotas under 1 ms
-/// per 100 ms period.
-pub const MIN_BURST_CORES: f64 = 0.01;
-
-fn burst_is_positive(
-    burst: Cores,
-    field: &Spanned<Quantity>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> bool {
-    let holdable = burst.get() >= MIN_BURST_CORES;
-    if !holdable {
-        let message = format!(
-            "the burst must be at least {MIN_BURST_CORES} cores (\"10m\"), the least cpu.max can hold, got {burst}"
-        );
-        diagnostics.error(&join_key(key, "burst"), Some(field.span()), message);
-    }
-    holdable
 }
 
 /// Weights map to cpu.weight (and io.weight) as 100 per unit, and both span
@@ -588,51 +519,6 @@ fn check_cgroup_overlaps(tenants: &[CheckedTenant], diagnostics: &mut Diagnostic
                 earlier.tenant.cgroup.display()
             );
             diagnostics.error(&later.cgroup_key, Some(later.cgroup_span.clone()), message);
-        }
-    }
-}
-
-/// Baselines are promises: more promised than the host has is overcommitment.
-fn check_cpu_capacity(
-    tenants: &[CheckedTenant],
-    host: &HostConfig,
-    facts: &HostFacts,
-    overcommit_span: Option<Span>,
-    diagnostics: &mut Diagnostics,
-) {
-    let available = facts.online_cpus - host.reserved_cpu.get();
-    let contracts = tenants.iter().filter_map(|checked| checked.tenant.cpu);
-    let total: f64 = contracts.map(|contract| contract.baseline.get()).sum();
-    if total > available + ROUNDING_SLACK {
-        let message = format!(
-            "cpu baselines add up to {} cores, more than the {} cores available ({} online - {} reserved)",
-            format_cores(total),
-            format_cores(available),
-            format_number(facts.online_cpus),
-            format_number(host.reserved_cpu.get())
-        );
-        report_overcommitment(message, host, overcommit_span, diagnostics);
-    }
-    warn_about_unreachable_bursts(tenants, available, diagnostics);
-}
-
-/// Not an error: the burst is a ceiling, and the host may grow.
-fn warn_about_unreachable_bursts(
-    tenants: &[CheckedTenant],
-    available: f64,
-    diagnostics: &mut Diagnostics,
-) {
-    for checked in tenants {
-        let Some(cpu) = checked.tenant.cpu else {
-            continue;
-        };
-        if cpu.burst.get() > available + ROUNDING_SLACK {
-            diagnostics.warn(format!(
-                "tenant `{}`: the cpu burst of {} cores is more than the {} cores available, so it cannot be reached",
-                checked.tenant.name,
-                cpu.burst,
-                format_cores(available)
-            ));
         }
     }
 }
