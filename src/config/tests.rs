@@ -183,6 +183,14 @@ fn parse_on_every_host(texts: &[&str]) {
     }
 }
 
+/// Asserts that `parsed` is an error whose message contains `words`.
+fn assert_refused<T: std::fmt::Debug, E: std::fmt::Display>(parsed: Result<T, E>, words: &str) {
+    match parsed {
+        Ok(value) => panic!("expected an error with {words:?}, got {value:?}"),
+        Err(error) => assert!(error.to_string().contains(words), "{error}"),
+    }
+}
+
 fn tenant<'a>(config: &'a Config, name: &str) -> &'a Tenant {
     match config.tenants.iter().find(|tenant| tenant.name == name) {
         Some(tenant) => tenant,

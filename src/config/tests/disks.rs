@@ -177,10 +177,8 @@ fn byte_rates_parse_in_si_and_binary_units() {
             "{bad:?} was accepted"
         );
     }
-    let error = "50Mb/s".parse::<BytesPerSecond>().expect_err("bits");
-    assert!(error.to_string().contains("bits"), "{error}");
-    let error = "50MiB".parse::<BytesPerSecond>().expect_err("no /s");
-    assert!(error.to_string().contains("`/s`"), "{error}");
+    assert_refused("50Mb/s".parse::<BytesPerSecond>(), "bits");
+    assert_refused("50MiB".parse::<BytesPerSecond>(), "`/s`");
     assert!(BytesPerSecond::new(f64::NAN).is_err());
     assert!(BytesPerSecond::new(f64::INFINITY).is_err());
     assert_eq!(BytesPerSecond::new(-0.0), Ok(BytesPerSecond(0.0)));
