@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::cgroup::io::DeviceNumber;
 pub use devices::{
     check_interface_name, file_kind, find_network_interface, parse_device_number,
     resolve_block_device,
@@ -155,8 +156,6 @@ pub struct NetContract {
     pub veth: Option<String>,
     pub egress: Contract<BitsPerSecond>,
 }
-
-pub use crate::cgroup::io::DeviceNumber;
 
 /// A device as the file names it (`"/dev/vda"` or `"254:0"`), resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
