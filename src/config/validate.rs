@@ -363,8 +363,9 @@ fn validate_tenant(
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
         Some(path) => {
             let cgroup_key = join_key(&key, "cgroup");
-            let cgroup = relative_cgroup_path(&path.get_ref().0);
-            let cgroup = diagnostics.ok_or_record(&cgroup_key, path.span(), cgroup);
+            let cgroup = check_field(path, &cgroup_key, diagnostics, |text| {
+                relative_cgroup_path(&text.0)
+            });
             (cgroup.unwrap_or_default(), cgroup_key, path.span())
         }
         None => (agent.parent.join(name), key.clone(), entry.name.span()),
