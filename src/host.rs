@@ -3,17 +3,18 @@
 
 use tracing::warn;
 
+use crate::classify::protected::captures_protected;
 use crate::config::HostFacts;
 use crate::procfs::{ProcError, ProcFs};
 
 /// This host's look-ups, without the CPUs and memory (read with `facts`).
 pub fn lookups() -> HostFacts {
-    HostFacts::of_this_host(0.0)
+    HostFacts::of_this_host(0.0, captures_protected)
 }
 
 /// This host's facts for validating a configuration.
 pub fn facts(proc: &ProcFs) -> Result<HostFacts, ProcError> {
-    let facts = HostFacts::of_this_host(online_cpus(proc)?);
+    let facts = HostFacts::of_this_host(online_cpus(proc)?, captures_protected);
     Ok(with_memory_total(facts, proc))
 }
 

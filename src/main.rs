@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use qosd::calibrate::CalibrateOptions;
+use qosd::classify::protected::captures_protected;
 use qosd::cli::{Cli, Command};
 use qosd::config::{self, HostFacts};
 use qosd::procfs::ProcFs;
@@ -144,8 +145,10 @@ fn tenant_processes(
     interval: std::time::Duration,
     top: usize,
 ) -> ExitCode {
-    let facts =
-        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+    let facts = qosd::host::with_memory_total(
+        HostFacts::of_this_host(online_cpus(), captures_protected),
+        &ProcFs::default(),
+    );
     let report = config::load(path, &facts)
         .map_err(anyhow::Error::from)
         .and_then(|loaded| qosd::top::report(&loaded.config, tenant, interval, top));
@@ -162,8 +165,10 @@ fn tenant_processes(
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let facts =
-        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+    let facts = qosd::host::with_memory_total(
+        HostFacts::of_this_host(online_cpus(), captures_protected),
+        &ProcFs::default(),
+    );
     match config::load(path, &facts) {
         Ok(loaded) => {
             print!("{}", loaded.config.summary());

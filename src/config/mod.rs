@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::cgroup::io::DeviceNumber;
 pub use devices::{
     check_interface_name, file_kind, find_network_interface, parse_device_number,
     resolve_block_device,
@@ -155,8 +156,6 @@ pub struct NetContract {
     pub veth: Option<String>,
     pub egress: Contract<BitsPerSecond>,
 }
-
-pub use crate::cgroup::io::DeviceNumber;
 
 /// A device as the file names it (`"/dev/vda"` or `"254:0"`), resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -351,7 +350,13 @@ pub struct HostFacts {
 impl HostFacts {
     /// This host: `online_cpus`, devices resolved with `stat` and
     /// `/sys/dev/block`, and user and group names with the user database.
-    pub const fn of_this_host(online_cpus: f64) -> Self {
+    /// `captures_protected` is the caller's: telling which processes a
+    /// matcher takes is the classifier's work, and the classifier reads
+    /// configurations, so this module cannot name it.
+    pub const fn of_this_host(
+        online_cpus: f64,
+        captures_protected: fn(&ProcessMatcher) -> Option<String>,
+    ) -> Self {
         HostFacts {
             online_cpus,
             resolve_device: resolve_block_device,
@@ -359,7 +364,7 @@ impl HostFacts {
             memory_total: None,
             resolve_user: resolve_user_name,
             resolve_group: resolve_group_name,
-            captures_protected: crate::classify::protected::captures_protected,
+            captures_protected,
         }
     }
 
