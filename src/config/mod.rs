@@ -21,7 +21,6 @@ mod summary;
 #[cfg(test)]
 mod tests;
 mod units;
-mod users;
 mod validate;
 
 use std::net::SocketAddr;
@@ -29,17 +28,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::cgroup::io::DeviceNumber;
-pub use devices::{
-    check_interface_name, file_kind, find_network_interface, parse_device_number,
-    resolve_block_device,
-};
+pub use devices::{check_device_syntax, check_interface_name, parse_device_number};
 use diagnostics::Diagnostics;
 pub use pattern::TextPattern;
 pub use units::{
     CoresError, RateError, SizeError, format_bits_per_second, format_bytes,
     format_bytes_per_second, parse_bytes,
 };
-pub use users::{resolve_group_name, resolve_user_name};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
@@ -348,26 +343,6 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// This host: `online_cpus`, devices resolved with `stat` and
-    /// `/sys/dev/block`, and user and group names with the user database.
-    /// `captures_protected` is the caller's: telling which processes a
-    /// matcher takes is the classifier's work, and the classifier reads
-    /// configurations, so this module cannot name it.
-    pub const fn of_this_host(
-        online_cpus: f64,
-        captures_protected: fn(&ProcessMatcher) -> Option<String>,
-    ) -> Self {
-        HostFacts {
-            online_cpus,
-            resolve_device: resolve_block_device,
-            find_interface: find_network_interface,
-            memory_total: None,
-            resolve_user: resolve_user_name,
-            resolve_group: resolve_group_name,
-            captures_protected,
-        }
-    }
-
     /// The same facts, knowing the host's memory.
     pub const fn with_memory_total(mut self, bytes: u64) -> Self {
         self.memory_total = Some(bytes);

@@ -16,7 +16,7 @@ mod memory;
 mod net;
 
 const EXAMPLE: &str = include_str!("../../config/qosd.toml");
-const TWO_CPUS: HostFacts = HostFacts::of_this_host(2.0, nothing_protected);
+const TWO_CPUS: HostFacts = crate::host::this_host(2.0, nothing_protected);
 
 /// The processes that must never move are tested with `FakeHost::facts()`;
 /// elsewhere matchers are free to name root or any path.
@@ -175,8 +175,8 @@ fn parse_on_every_host(texts: &[&str]) {
     let hosts = [
         DISKS,
         TWO_CPUS,
-        HostFacts::of_this_host(f64::NAN, nothing_protected),
-        HostFacts::of_this_host(0.0, nothing_protected),
+        crate::host::this_host(f64::NAN, nothing_protected),
+        crate::host::this_host(0.0, nothing_protected),
     ];
     for text in texts {
         for host in hosts {

@@ -87,7 +87,7 @@ impl DiskControl {
             contended: HashMap::new(),
             missing: HashSet::new(),
             weight_modes: HashMap::new(),
-            resolve_device: crate::config::resolve_block_device,
+            resolve_device: crate::host::resolve_block_device,
         })
     }
 

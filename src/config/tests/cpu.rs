@@ -220,6 +220,6 @@ fn reserving_all_cpus_is_an_error() {
 
 #[test]
 fn zero_online_cpus_is_reported_not_panicked() {
-    let rendered = errors_on("", HostFacts::of_this_host(0.0, nothing_protected));
+    let rendered = errors_on("", crate::host::this_host(0.0, nothing_protected));
     assert!(rendered.contains("`host.reserved_cpu`"), "{rendered}");
 }

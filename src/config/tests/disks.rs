@@ -614,63 +614,6 @@ fn device_numbers_parse() {
     }
 }
 
-#[test]
-fn the_real_resolver_explains_what_is_not_a_block_device() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let file = dir.path().join("disk.img");
-    std::fs::write(&file, b"").expect("write");
-    let path = |p: &Path| p.to_str().expect("UTF-8 path").to_owned();
-    assert_eq!(
-        resolve_block_device(&path(&file)),
-        Err("not a block device (it is a regular file)".to_owned())
-    );
-    assert_eq!(
-        resolve_block_device(&path(dir.path())),
-        Err("not a block device (it is a directory)".to_owned())
-    );
-    assert_eq!(
-        resolve_block_device(&path(&dir.path().join("missing"))),
-        Err("no such file".to_owned())
-    );
-    if Path::new("/dev/null").exists() {
-        assert_eq!(
-            resolve_block_device("/dev/null"),
-            Err("not a block device (it is a character device)".to_owned())
-        );
-    }
-    let unknown = resolve_block_device("4094:1048575").expect_err("no such number");
-    assert!(
-        unknown.contains("/sys/dev/block/4094:1048575 does not exist"),
-        "{unknown}"
-    );
-    let relative = resolve_block_device("vda").expect_err("relative");
-    assert!(relative.contains("absolute path"), "{relative}");
-}
-
-/// Every block device the kernel lists resolves, by number and by its /dev
-/// node (when this host has both).
-#[test]
-fn the_real_resolver_finds_this_hosts_block_devices() {
-    let Ok(listed) = std::fs::read_dir("/sys/dev/block") else {
-        return;
-    };
-    for entry in listed.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(number) = parse_device_number(&name) else {
-            continue;
-        };
-        assert_eq!(resolve_block_device(&name), Ok(number));
-        let uevent = std::fs::read_to_string(entry.path().join("uevent")).unwrap_or_default();
-        let node = uevent
-            .lines()
-            .find_map(|line| line.strip_prefix("DEVNAME="))
-            .map(|devname| format!("/dev/{devname}"));
-        if let Some(node) = node.filter(|node| Path::new(node).exists()) {
-            assert_eq!(resolve_block_device(&node), Ok(number), "{node}");
-        }
-    }
-}
-
 /// The example's commented-out disk lines, uncommented, form a valid config.
 #[test]
 fn the_example_disk_configuration_is_valid_when_uncommented() {
