@@ -285,8 +285,15 @@ check_guest_clock() {
 }
 
 # scenario_timeout SCRIPT: the seconds one QEMU run of the scenario may take:
-# VM_TIMEOUT when set, else the scenario's own "# timeout: N" line (about
-# 2-3 times its run time, boot included), else DEFAULT_TIMEOUT.
+# VM_TIMEOUT when set, else the scenario's own "# timeout: N" line, else
+# DEFAULT_TIMEOUT. Each line is 2-3 times the scenario's whole VM run (boot
+# included) as measured once with the suite's VM_WAYS="none qosd" (a third
+# way adds about half) on the 2-core host at load 2-4: smoke 18 s, calibrate
+# 17, classify 39, scale 49, cpu-noisy-neighbour 90, systemd 125,
+# memory-noisy-neighbour 128, net-noisy-neighbour 133; and at least 120 s,
+# since a boot alone took up to 47 s on a loaded host (see the boot
+# watchdog). Not measured, judged from their phases: disk-noisy-neighbour
+# and disk-iops-noisy-neighbour (like cpu's), status, reload, net-bad-input.
 DEFAULT_TIMEOUT=900
 scenario_timeout() {
     local script=$1 line
