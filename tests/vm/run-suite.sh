@@ -5,7 +5,8 @@
 #   cargo build --release --bins --examples   # this script builds nothing
 #   tests/vm/run-suite.sh [SCENARIO...]        # default: every tests/vm/scenarios/*.sh
 #
-# Prints PASS/FAIL per scenario and, last, exactly one line
+# Prints a table of the scenarios (PASS/FAIL and the seconds each took,
+# then the total) and, last, exactly one line
 #   vm-suite: N passed, N failed
 # and exits non-zero if any scenario failed. Results of each scenario are in
 # target/vm/out/SCENARIO/ (report.txt, CSVs, console.log). The environment

@@ -11,6 +11,7 @@
 #   share, /run/out in the guest): `status` (0 = pass), `report.txt`, CSVs.
 #   This script prints the report and exits non-zero if any scenario's status
 #   is missing or non-zero. The serial console goes to .../console.log.
+#   A scenario's line "# timeout: N" bounds its VM run to N seconds.
 #
 #   Build first:  cargo build --release --bins --examples
 #
