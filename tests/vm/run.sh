@@ -21,7 +21,7 @@
 #   VM_TIMEOUT     seconds before a whole QEMU run is killed (default: the
 #                  scenario's "# timeout: N" line; see scenario_timeout)
 #   VM_BOOT_TIMEOUT seconds a guest may take to boot before it is killed and
-#                  booted again, once (default: 90; see the boot watchdog)
+#                  booted again, once (default: 60; see the boot watchdog)
 #   VM_KEEP_GOING  1: run the remaining scenarios after a failure (default: 0)
 #   VM_CONSOLE     1: also show the guest's serial console live (default: 0)
 #   VM_CACHE       cache directory (default: target/vm)
@@ -369,9 +369,10 @@ qemu_args() {
 # within VM_BOOT_TIMEOUT seconds is killed and booted again, once, and its
 # vCPUs' registers are saved first (dump_registers: where it hung). "Booted"
 # is init.sh's "vm-guest: booted", printed just before the scenario starts:
-# everything before it can be redone safely. Its default is about twice the
-# slowest boot measured above.
-VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-90}
+# everything before it can be redone safely. Its default, 60 s, is what the
+# issue asked for and above the slowest boot measured above (47 s, at a load
+# the 2-core CI machine does not reach); a slow boot costs one reboot.
+VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-60}
 BOOT_ATTEMPTS=2
 BOOTED_MARK='vm-guest: booted'
 BOOT_MISSED=200 # run_qemu's status when the watchdog killed QEMU
