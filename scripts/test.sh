@@ -5,7 +5,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's time, printed at the end (also when a step fails).
+STEP_TIMES=()
+STEP_NAME=
+STEP_START=0
+end_step() {
+    [[ -z $STEP_NAME ]] || STEP_TIMES+=("$(printf '%6ss  %s' $((SECONDS - STEP_START)) "$STEP_NAME")")
+    STEP_NAME=
+}
+step() {
+    end_step
+    STEP_NAME=$*
+    STEP_START=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+print_times() {
+    end_step
+    printf '\n==> times\n'
+    printf '%s\n' "${STEP_TIMES[@]}"
+    printf '%6ss  total\n' "$SECONDS"
+}
+trap print_times EXIT
 
 if [[ "${QOSD_SKIP_DEPS:-0}" != 1 ]]; then
     step "installing dependencies"

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use qosd::calibrate::CalibrateOptions;
 use qosd::cli::{Cli, Command};
-use qosd::config::{self, HostFacts};
-use qosd::procfs::ProcFs;
+use qosd::config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -144,8 +143,7 @@ fn tenant_processes(
     interval: std::time::Duration,
     top: usize,
 ) -> ExitCode {
-    let facts =
-        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+    let facts = qosd::host::facts_for_commands();
     let report = config::load(path, &facts)
         .map_err(anyhow::Error::from)
         .and_then(|loaded| qosd::top::report(&loaded.config, tenant, interval, top));
@@ -162,8 +160,7 @@ fn tenant_processes(
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    let facts =
-        qosd::host::with_memory_total(HostFacts::of_this_host(online_cpus()), &ProcFs::default());
+    let facts = qosd::host::facts_for_commands();
     match config::load(path, &facts) {
         Ok(loaded) => {
             print!("{}", loaded.config.summary());
@@ -208,13 +205,6 @@ fn missing_adopted_groups(config: &config::Config) -> Vec<String> {
 }
 
 /// The CPUs of this host, for the overcommitment check.
-fn online_cpus() -> f64 {
-    match ProcFs::default().read_cpu_stat() {
-        Ok(stat) => f64::from(stat.online_cpus),
-        Err(_) => std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
-    }
-}
-
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

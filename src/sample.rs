@@ -251,13 +251,33 @@ pub struct TenantRates {
     pub cpu_seconds: f64,
     /// Time throttled by cpu.max during the tick.
     pub cpu_throttled_seconds: f64,
-    /// Stall time during the tick ("some": at least one task waiting).
-    pub cpu_stall_some_seconds: f64,
-    pub cpu_stall_full_seconds: f64,
+    /// Time some task waited for a CPU during the tick.
+    pub cpu_stall: Stall,
     /// Per device the tenant did I/O on, in both snapshots.
     pub io: BTreeMap<DeviceNumber, IoRates>,
-    pub io_stall_some_seconds: f64,
-    pub io_stall_full_seconds: f64,
+    pub io_stall: Stall,
+}
+
+/// Stall time during a tick, from PSI: "some" (at least one task waited)
+/// and "full" (all did). Zero where the kernel keeps no pressure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Stall {
+    pub some_seconds: f64,
+    pub full_seconds: f64,
+}
+
+impl Stall {
+    fn between(before: Option<Pressure>, now: Option<Pressure>) -> Stall {
+        Stall {
+            some_seconds: stall_delta(some(before), some(now)),
+            full_seconds: stall_delta(full(before), full(now)),
+        }
+    }
+
+    /// Share of `elapsed` in which some task waited.
+    pub fn fraction(&self, elapsed: Duration) -> f64 {
+        ratio(self.some_seconds, elapsed.as_secs_f64())
+    }
 }
 
 /// One device's I/O over the tick: what moved, and per second.
@@ -269,18 +289,6 @@ pub struct IoRates {
     pub per_second: IoDimensions<f64>,
 }
 
-impl TenantRates {
-    /// Share of the tick in which some task of the tenant waited for a CPU.
-    pub fn cpu_stall_fraction(&self, elapsed: Duration) -> f64 {
-        ratio(self.cpu_stall_some_seconds, elapsed.as_secs_f64())
-    }
-
-    /// Share of the tick in which some task of the tenant waited for I/O.
-    pub fn io_stall_fraction(&self, elapsed: Duration) -> f64 {
-        ratio(self.io_stall_some_seconds, elapsed.as_secs_f64())
-    }
-}
-
 /// Rates between two snapshots.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Rates {
@@ -288,8 +296,7 @@ pub struct Rates {
     /// Host CPUs busy, in cores (all processes, tenants or not).
     pub host_cpu_busy_cores: f64,
     /// Host-wide CPU stall time during the tick (/proc/pressure/cpu).
-    pub host_cpu_stall_some_seconds: f64,
-    pub host_cpu_stall_full_seconds: f64,
+    pub host_cpu_stall: Stall,
     /// Per device in both snapshots, from /proc/diskstats: bytes/s and IOs/s.
     pub devices: BTreeMap<DeviceNumber, IoDimensions<f64>>,
     /// Only tenants present in both snapshots.
@@ -314,14 +321,7 @@ impl Rates {
         Rates {
             elapsed,
             host_cpu_busy_cores: host_busy_cores(&earlier.host_cpu, &later.host_cpu),
-            host_cpu_stall_some_seconds: stall_delta(
-                some(earlier.host_cpu_pressure),
-                some(later.host_cpu_pressure),
-            ),
-            host_cpu_stall_full_seconds: stall_delta(
-                full(earlier.host_cpu_pressure),
-                full(later.host_cpu_pressure),
-            ),
+            host_cpu_stall: Stall::between(earlier.host_cpu_pressure, later.host_cpu_pressure),
             devices: device_rates(&earlier.disks, &later.disks, seconds),
             tenants,
         }
@@ -384,11 +384,9 @@ fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> Tena
         cpu_cores: ratio(cpu_seconds, seconds),
         cpu_seconds,
         cpu_throttled_seconds: usec_delta(before.cpu.throttled_usec, now.cpu.throttled_usec),
-        cpu_stall_some_seconds: stall_delta(some(before.cpu_pressure), some(now.cpu_pressure)),
-        cpu_stall_full_seconds: stall_delta(full(before.cpu_pressure), full(now.cpu_pressure)),
+        cpu_stall: Stall::between(before.cpu_pressure, now.cpu_pressure),
         io: io_rates(&before.io, &now.io, seconds),
-        io_stall_some_seconds: stall_delta(some(before.io_pressure), some(now.io_pressure)),
-        io_stall_full_seconds: stall_delta(full(before.io_pressure), full(now.io_pressure)),
+        io_stall: Stall::between(before.io_pressure, now.io_pressure),
     }
 }
 
@@ -471,7 +469,7 @@ mod tests {
         let rates = Rates::between(&earlier, &later);
         let web = &rates.tenants["web"];
         assert!((web.cpu_cores - 1.5).abs() < 1e-9);
-        assert!((web.cpu_stall_fraction(rates.elapsed) - 0.5).abs() < 1e-9);
+        assert!((web.cpu_stall.fraction(rates.elapsed) - 0.5).abs() < 1e-9);
         assert!((rates.host_cpu_busy_cores - 1.5).abs() < 1e-9);
         assert_eq!(rates.tenants.len(), 1, "only tenants seen twice have rates");
     }

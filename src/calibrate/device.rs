@@ -50,7 +50,7 @@ pub(super) fn probe_device(path: &Path) -> Result<Device> {
         fs::metadata(path).map_err(|err| anyhow!("cannot calibrate {}: {err}", path.display()))?;
     let file_type = meta.file_type();
     if !file_type.is_block_device() {
-        let kind = crate::config::file_kind(file_type);
+        let kind = crate::host::file_kind(file_type);
         bail!(
             "cannot calibrate {}: it is {kind}, not a block device (give a disk such as /dev/sdb or /dev/nvme0n1)",
             path.display()

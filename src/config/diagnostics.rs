@@ -1,6 +1,7 @@
 //! Collects errors and warnings while a file is checked, and renders errors
 //! like a compiler: `path:line:col: error: `dotted.key`: message`.
 
+use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
@@ -32,6 +33,23 @@ impl Diagnostics {
             key: Some(key.to_owned()),
             message: message.into(),
         });
+    }
+
+    /// The value of `result`, or `None` once its error is recorded at `key`
+    /// and `span`.
+    pub(super) fn ok_or_record<T, E: fmt::Display>(
+        &mut self,
+        key: &str,
+        span: Span,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.error(key, Some(span), error.to_string());
+                None
+            }
+        }
     }
 
     pub(super) fn warn(&mut self, message: impl Into<String>) {

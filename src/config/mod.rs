@@ -21,24 +21,20 @@ mod summary;
 #[cfg(test)]
 mod tests;
 mod units;
-mod users;
 mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use devices::{
-    check_interface_name, file_kind, find_network_interface, parse_device_number,
-    resolve_block_device,
-};
+pub use crate::cgroup::io::DeviceNumber;
+pub use devices::{check_device_syntax, check_interface_name, parse_device_number};
 use diagnostics::Diagnostics;
 pub use pattern::TextPattern;
 pub use units::{
     CoresError, RateError, SizeError, format_bits_per_second, format_bytes,
     format_bytes_per_second, parse_bytes,
 };
-pub use users::{resolve_group_name, resolve_user_name};
 
 pub const DEFAULT_PATH: &str = "/etc/qosd/qosd.toml";
 
@@ -155,8 +151,6 @@ pub struct NetContract {
     pub veth: Option<String>,
     pub egress: Contract<BitsPerSecond>,
 }
-
-pub use crate::cgroup::io::DeviceNumber;
 
 /// A device as the file names it (`"/dev/vda"` or `"254:0"`), resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -349,20 +343,6 @@ pub struct HostFacts {
 }
 
 impl HostFacts {
-    /// This host: `online_cpus`, devices resolved with `stat` and
-    /// `/sys/dev/block`, and user and group names with the user database.
-    pub const fn of_this_host(online_cpus: f64) -> Self {
-        HostFacts {
-            online_cpus,
-            resolve_device: resolve_block_device,
-            find_interface: find_network_interface,
-            memory_total: None,
-            resolve_user: resolve_user_name,
-            resolve_group: resolve_group_name,
-            captures_protected: crate::classify::protected::captures_protected,
-        }
-    }
-
     /// The same facts, knowing the host's memory.
     pub const fn with_memory_total(mut self, bytes: u64) -> Self {
         self.memory_total = Some(bytes);

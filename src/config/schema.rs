@@ -165,6 +165,20 @@ pub(super) struct RawDiskCapacity {
     pub write_iops: Option<Spanned<IoRate>>,
 }
 
+/// `$view` of the field of `$raw` that `$dimension` names (`read_bps`, ...):
+/// the fields of bytes and of IOs have different types, so no generic
+/// function can pick one.
+macro_rules! dimension_field {
+    ($raw:expr, $dimension:expr, $view:ident) => {
+        match $dimension {
+            IoDimension::ReadBps => $view(&$raw.read_bps),
+            IoDimension::WriteBps => $view(&$raw.write_bps),
+            IoDimension::ReadIops => $view(&$raw.read_iops),
+            IoDimension::WriteIops => $view(&$raw.write_iops),
+        }
+    };
+}
+
 impl RawDiskCapacity {
     /// The capacity of `dimension` as written, and its span.
     pub fn capacity(&self, dimension: IoDimension) -> Option<(&Quantity, Span)> {
@@ -173,12 +187,7 @@ impl RawDiskCapacity {
                 .as_ref()
                 .map(|field| (field.get_ref().as_ref(), field.span()))
         }
-        match dimension {
-            IoDimension::ReadBps => view(&self.read_bps),
-            IoDimension::WriteBps => view(&self.write_bps),
-            IoDimension::ReadIops => view(&self.read_iops),
-            IoDimension::WriteIops => view(&self.write_iops),
-        }
+        dimension_field!(self, dimension, view)
     }
 }
 
@@ -235,12 +244,7 @@ impl RawDiskContract {
                 weight: limit.weight.as_ref().map(Spanned::span),
             })
         }
-        match dimension {
-            IoDimension::ReadBps => view(&self.read_bps),
-            IoDimension::WriteBps => view(&self.write_bps),
-            IoDimension::ReadIops => view(&self.read_iops),
-            IoDimension::WriteIops => view(&self.write_iops),
-        }
+        dimension_field!(self, dimension, view)
     }
 }
 
@@ -347,6 +351,12 @@ macro_rules! text_field {
                     }
                 }
                 deserializer.deserialize_str(TextVisitor)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
             }
         }
     };

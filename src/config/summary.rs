@@ -52,37 +52,19 @@ impl Config {
             self.links_line(),
             self.tenants_line(),
         ];
-        if !self.tenants.is_empty() {
+        let tables = [
+            tenant_table(&self.tenants),
+            disk_table(&self.host.disks),
+            tenant_disk_table(&self.tenants),
+            link_table(&self.host.links),
+            tenant_net_table(&self.tenants),
+            tenant_memory_table(&self.tenants),
+            tenant_match_table(&self.tenants),
+        ];
+        // A table without rows is left out, header and all.
+        for table in tables.into_iter().filter(|table| !table.is_empty()) {
             lines.push(String::new());
-            lines.extend(tenant_table(&self.tenants));
-        }
-        if !self.host.disks.is_empty() {
-            lines.push(String::new());
-            lines.extend(disk_table(&self.host.disks));
-        }
-        if self.tenants.iter().any(|tenant| !tenant.disk.is_empty()) {
-            lines.push(String::new());
-            lines.extend(tenant_disk_table(&self.tenants));
-        }
-        if !self.host.links.is_empty() {
-            lines.push(String::new());
-            lines.extend(link_table(&self.host.links));
-        }
-        if self.tenants.iter().any(|tenant| !tenant.net.is_empty()) {
-            lines.push(String::new());
-            lines.extend(tenant_net_table(&self.tenants));
-        }
-        if self.tenants.iter().any(|tenant| tenant.memory.is_some()) {
-            lines.push(String::new());
-            lines.extend(tenant_memory_table(&self.tenants));
-        }
-        if self
-            .tenants
-            .iter()
-            .any(|tenant| !tenant.matchers.is_empty())
-        {
-            lines.push(String::new());
-            lines.extend(tenant_match_table(&self.tenants));
+            lines.extend(table);
         }
         let mut summary = lines.join("\n");
         summary.push('\n');
@@ -116,29 +98,13 @@ impl Config {
     }
 
     fn disks_line(&self) -> String {
-        let names: Vec<&str> = self
-            .host
-            .disks
-            .iter()
-            .map(|disk| disk.device.name.as_str())
-            .collect();
-        match names.len() {
-            0 => "disks:   none declared".to_owned(),
-            count => format!("disks:   {count} ({})", names.join(", ")),
-        }
+        let names = self.host.disks.iter().map(|disk| disk.device.name.as_str());
+        declared_line("disks:  ", &names.collect::<Vec<_>>())
     }
 
     fn links_line(&self) -> String {
-        let names: Vec<&str> = self
-            .host
-            .links
-            .iter()
-            .map(|link| link.interface.as_str())
-            .collect();
-        match names.len() {
-            0 => "links:   none declared".to_owned(),
-            count => format!("links:   {count} ({})", names.join(", ")),
-        }
+        let names = self.host.links.iter().map(|link| link.interface.as_str());
+        declared_line("links:  ", &names.collect::<Vec<_>>())
     }
 
     fn tenants_line(&self) -> String {
@@ -148,24 +114,17 @@ impl Config {
             .filter_map(|tenant| tenant.cpu)
             .map(|cpu| cpu.baseline.get())
             .sum();
-        let disk_contracts: usize = self.tenants.iter().map(|tenant| tenant.disk.len()).sum();
-        let disks = match disk_contracts {
-            0 => String::new(),
-            1 => ", 1 disk contract".to_owned(),
-            count => format!(", {count} disk contracts"),
+        let count = |what: &str, per_tenant: fn(&Tenant) -> usize| {
+            let count: usize = self.tenants.iter().map(per_tenant).sum();
+            match count {
+                0 => String::new(),
+                1 => format!(", 1 {what}"),
+                count => format!(", {count} {what}s"),
+            }
         };
-        let net_contracts: usize = self.tenants.iter().map(|tenant| tenant.net.len()).sum();
-        let nets = match net_contracts {
-            0 => String::new(),
-            1 => ", 1 net contract".to_owned(),
-            count => format!(", {count} net contracts"),
-        };
-        let matchers: usize = self.tenants.iter().map(|t| t.matchers.len()).sum();
-        let matchers = match matchers {
-            0 => String::new(),
-            1 => ", 1 process matcher".to_owned(),
-            count => format!(", {count} process matchers"),
-        };
+        let disks = count("disk contract", |tenant| tenant.disk.len());
+        let nets = count("net contract", |tenant| tenant.net.len());
+        let matchers = count("process matcher", |tenant| tenant.matchers.len());
         let memory_baselines = self
             .tenants
             .iter()
@@ -185,6 +144,15 @@ impl Config {
                 format_cores(total)
             ),
         }
+    }
+}
+
+/// "disks:   2 (/dev/vda, /dev/vdb)", or "disks:   none declared"; `label`
+/// is written with the space after it.
+fn declared_line(label: &str, names: &[&str]) -> String {
+    match names.len() {
+        0 => format!("{label} none declared"),
+        count => format!("{label} {count} ({})", names.join(", ")),
     }
 }
 
@@ -216,14 +184,10 @@ fn tenant_row(tenant: &Tenant) -> Vec<String> {
 
 /// One row per `[[host.disks]]` entry; `-` for an uncontrolled dimension.
 fn disk_table(disks: &[DiskCapacity]) -> Vec<String> {
-    let header = [
-        "DISK",
-        "NUMBER",
-        "READ BPS",
-        "WRITE BPS",
-        "READ IOPS",
-        "WRITE IOPS",
-    ];
+    // A column per dimension, as in each row: READ BPS, ..., WRITE IOPS.
+    let mut header = vec!["DISK".to_owned(), "NUMBER".to_owned()];
+    header
+        .extend(IoDimension::ALL.map(|dimension| dimension.key().replace('_', " ").to_uppercase()));
     let rows = disks
         .iter()
         .map(|disk| {
@@ -360,9 +324,13 @@ fn describe_matcher(matcher: &ProcessMatcher) -> String {
 }
 
 /// Rows aligned under `header`: the first `left_aligned` columns to the left,
-/// the others (numbers) to the right.
-fn table(header: &[&str], left_aligned: usize, body: Vec<Vec<String>>) -> Vec<String> {
-    let mut rows = vec![header.iter().map(|cell| (*cell).to_owned()).collect()];
+/// the others (numbers) to the right. Nothing, not even the header, when
+/// there are no rows.
+fn table<H: AsRef<str>>(header: &[H], left_aligned: usize, body: Vec<Vec<String>>) -> Vec<String> {
+    if body.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = vec![header.iter().map(|cell| cell.as_ref().to_owned()).collect()];
     rows.extend(body);
     let widths: Vec<usize> = (0..header.len())
         .map(|column| {

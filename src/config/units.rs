@@ -19,19 +19,30 @@ const CORES_FORMS: &str = r#"write a number of cores (1.5, 2 or "1.5") or millic
 impl Cores {
     /// A number of cores: finite and not negative.
     pub fn new(cores: f64) -> Result<Cores, CoresError> {
-        if !cores.is_finite() {
-            return Err(CoresError(format!(
-                "a CPU quantity must be a finite number, not {cores}"
-            )));
-        }
-        if cores < 0.0 {
-            return Err(CoresError(format!(
-                "a CPU quantity must not be negative, got {cores}"
-            )));
-        }
+        let shown = |cores: f64| cores.to_string();
+        finite_and_not_negative(cores, "a CPU quantity", &shown).map_err(CoresError)?;
         // `-0.0 + 0.0` is `0.0`: never show "-0.0 cores".
         Ok(Cores(cores + 0.0))
     }
+}
+
+/// A quantity (`what`, such as "a byte rate") must be a finite number, and
+/// not negative; `shown` writes it as the error shows it.
+fn finite_and_not_negative(
+    value: f64,
+    what: &str,
+    shown: &dyn Fn(f64) -> String,
+) -> Result<(), String> {
+    if !value.is_finite() {
+        return Err(format!(
+            "{what} must be a finite number, not {}",
+            shown(value)
+        ));
+    }
+    if value < 0.0 {
+        return Err(format!("{what} must not be negative, got {}", shown(value)));
+    }
+    Ok(())
 }
 
 impl FromStr for Cores {
@@ -57,9 +68,15 @@ impl fmt::Display for Cores {
     }
 }
 
-pub(super) fn parse_cores(quantity: &Quantity) -> Result<Cores, CoresError> {
+/// A quantity as the file writes it: a plain number in the base unit (cores,
+/// bytes or bits per second), checked by `from_number`, or a string with a
+/// unit, parsed by `T`'s `FromStr`.
+pub(super) fn parse_quantity<T: FromStr>(
+    quantity: &Quantity,
+    from_number: fn(f64) -> Result<T, T::Err>,
+) -> Result<T, T::Err> {
     match quantity {
-        Quantity::Number(cores) => Cores::new(*cores),
+        Quantity::Number(number) => from_number(*number),
         Quantity::Text(text) => text.parse(),
     }
 }
@@ -119,35 +136,70 @@ pub struct RateError(String);
 
 const RATE_FORMS: &str = r#"write bytes per second as "50MiB/s", "500M/s" or "1.5GiB/s" (K, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024), or as a number of bytes per second without quotes, such as 52428800"#;
 
-/// Unit prefixes of a byte rate, as written before the optional `B`.
-/// `k` is the SI spelling of `K`; both are 1000.
-const RATE_PREFIXES: [(&str, f64); 10] = [
-    ("", 1.0),
-    ("K", 1e3),
-    ("k", 1e3),
-    ("M", 1e6),
-    ("G", 1e9),
-    ("T", 1e12),
-    ("Ki", 1024.0),
-    ("Mi", 1048576.0),
-    ("Gi", 1073741824.0),
-    ("Ti", 1099511627776.0),
+/// Unit prefixes, largest first: `k`, `M`, `G`, `T` are powers of 1000,
+/// `Ki`, `Mi`, `Gi`, `Ti` powers of 1024. Byte rates, bit rates and memory
+/// sizes are all read and shown with these.
+const PREFIXES: [(&str, u64); 8] = [
+    ("Ti", 1 << 40),
+    ("T", 1_000_000_000_000),
+    ("Gi", 1 << 30),
+    ("G", 1_000_000_000),
+    ("Mi", 1 << 20),
+    ("M", 1_000_000),
+    ("Ki", 1 << 10),
+    ("k", 1000),
 ];
+
+/// [`PREFIXES`] and then none (`""`, 1): the order displays try them in.
+fn prefixes_then_none() -> impl Iterator<Item = (&'static str, u64)> {
+    PREFIXES.into_iter().chain([("", 1)])
+}
+
+/// `Ki`, `Mi`, `Gi`, `Ti`: powers of 1024.
+fn is_binary(prefix: &str) -> bool {
+    prefix.ends_with('i')
+}
+
+/// The multiplier of `prefix`, one of [`PREFIXES`] or none. `K` reads as
+/// `k`, as it is commonly written; with `any_case` every prefix reads
+/// without regard to case, as tc reads them ("100mbit" is "100Mbit").
+fn prefix_multiplier(prefix: &str, any_case: bool) -> Option<f64> {
+    let same = |name: &str| {
+        name == prefix || ((any_case || name == "k") && name.eq_ignore_ascii_case(prefix))
+    };
+    let found = prefixes_then_none().find(|(name, _)| same(name));
+    found.map(|(_, size)| size as f64)
+}
+
+/// `number` (as written) times the multiplier of `prefix` (see
+/// [`prefix_multiplier`]); `None` when either is not valid.
+fn scaled(number: &str, prefix: &str, any_case: bool) -> Option<f64> {
+    let multiplier = prefix_multiplier(prefix, any_case)?;
+    let value: f64 = number.parse().ok()?;
+    Some(value * multiplier)
+}
+
+/// Why `text` is not a `what` ("byte rate"): `why`, then the `forms` that
+/// are accepted.
+fn invalid_message(what: &str, text: &str, why: &str, forms: &str) -> String {
+    format!("invalid {what} {text:?}: {why}{forms}")
+}
+
+/// `text` cut where its number ends: the number, and the unit after it
+/// without the spaces between (`"50 MiB/s"` gives `"50"` and `"MiB/s"`).
+fn split_number(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(end);
+    (number, unit.trim_start())
+}
 
 impl BytesPerSecond {
     /// A number of bytes per second: finite and not negative.
     pub fn new(bytes_per_second: f64) -> Result<BytesPerSecond, RateError> {
-        if !bytes_per_second.is_finite() {
-            return Err(RateError(format!(
-                "a byte rate must be a finite number, not {bytes_per_second}"
-            )));
-        }
-        if bytes_per_second < 0.0 {
-            return Err(RateError(format!(
-                "a byte rate must not be negative, got {}",
-                format_number(bytes_per_second)
-            )));
-        }
+        finite_and_not_negative(bytes_per_second, "a byte rate", &format_number)
+            .map_err(RateError)?;
         Ok(BytesPerSecond(bytes_per_second + 0.0))
     }
 }
@@ -158,8 +210,7 @@ impl FromStr for BytesPerSecond {
     /// A number, an optional space, an optional prefix (K, M, G, T or Ki, Mi,
     /// Gi, Ti), an optional `B`, and `/s`: "50MiB/s", "500M/s", "1000B/s".
     fn from_str(text: &str) -> Result<BytesPerSecond, RateError> {
-        let invalid =
-            |why: &str| RateError(format!("invalid byte rate {text:?}: {why}{RATE_FORMS}"));
+        let invalid = |why: &str| RateError(invalid_message("byte rate", text, why, RATE_FORMS));
         let trimmed = text.trim();
         if is_zero(trimmed) {
             return Ok(BytesPerSecond(0.0));
@@ -172,20 +223,13 @@ impl FromStr for BytesPerSecond {
             };
             return Err(invalid(why));
         };
-        let split = amount
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-            .unwrap_or(amount.len());
-        let (number, unit) = amount.split_at(split);
-        let unit = unit.trim_start();
+        let (number, unit) = split_number(amount);
         if unit.ends_with('b') || unit.ends_with("bit") {
             return Err(invalid("`b` and `bit` are bits; qosd counts bytes (`B`); "));
         }
         let prefix = unit.strip_suffix('B').unwrap_or(unit);
-        let Some((_, multiplier)) = RATE_PREFIXES.iter().find(|(name, _)| *name == prefix) else {
-            return Err(invalid(""));
-        };
-        let value: f64 = number.parse().map_err(|_| invalid(""))?;
-        BytesPerSecond::new(value * multiplier)
+        let bytes = scaled(number, prefix, false).ok_or_else(|| invalid(""))?;
+        BytesPerSecond::new(bytes)
     }
 }
 
@@ -195,51 +239,42 @@ impl fmt::Display for BytesPerSecond {
     }
 }
 
-/// Display units per system, largest first; the last is plain bytes.
-const BINARY_UNITS: [(&str, f64); 5] = [
-    ("TiB", 1099511627776.0),
-    ("GiB", 1073741824.0),
-    ("MiB", 1048576.0),
-    ("KiB", 1024.0),
-    ("B", 1.0),
-];
-const SI_UNITS: [(&str, f64); 5] = [
-    ("TB", 1e12),
-    ("GB", 1e9),
-    ("MB", 1e6),
-    ("kB", 1e3),
-    ("B", 1.0),
-];
-
 /// A byte rate in the largest unit of its size, binary or SI, that shows it
 /// exactly with at most three decimals ("20 MiB/s", "500 MB/s", "1.5 GiB/s",
 /// "512 B/s"); a rate that neither shows exactly is rounded in the binary
 /// unit ("1.333 MiB/s").
 pub fn format_bytes_per_second(bytes_per_second: f64) -> String {
-    let value = bytes_per_second + 0.0;
-    if !value.is_finite() {
-        return format!("{value} B/s");
-    }
-    // The largest unit that is not more than the value (bytes for small ones).
-    let natural = |units: &'static [(&'static str, f64)]| {
-        let fits = units.iter().find(|(_, size)| value.abs() >= *size);
-        fits.or(units.last()).copied().unwrap_or(("B", 1.0))
-    };
-    let exact = |(_, size): &(&str, f64)| {
-        let thousandths = value / size * 1000.0;
-        (thousandths - thousandths.round()).abs() <= 1e-9 * thousandths.abs().max(1.0)
-    };
-    let binary = natural(&BINARY_UNITS);
-    let si = natural(&SI_UNITS);
-    let (name, size) = [binary, si].into_iter().find(exact).unwrap_or(binary);
-    format!("{} {name}/s", format_number(value / size))
+    format_rate(bytes_per_second, "B", byte_rate_prefix)
 }
 
-pub(super) fn parse_bytes_per_second(quantity: &Quantity) -> Result<BytesPerSecond, RateError> {
-    match quantity {
-        Quantity::Number(bytes) => BytesPerSecond::new(*bytes),
-        Quantity::Text(text) => text.parse(),
+/// A rate in `unit`s per second, with the prefix that `choose` picks for its
+/// value: "1.5 GiB/s". One that is not finite is shown as it is ("inf B/s").
+fn format_rate(rate: f64, unit: &str, choose: fn(f64) -> (&'static str, u64)) -> String {
+    let value = rate + 0.0;
+    if !value.is_finite() {
+        return format!("{value} {unit}/s");
     }
+    let (prefix, size) = choose(value);
+    format!("{} {prefix}{unit}/s", format_number(value / size as f64))
+}
+
+/// The largest prefix of the binary or SI family that is not more than a
+/// byte rate (none for small ones) and shows it exactly with at most three
+/// decimals; the binary one when neither does.
+fn byte_rate_prefix(value: f64) -> (&'static str, u64) {
+    let natural = |binary: bool| {
+        let mut family = prefixes_then_none()
+            .filter(|(prefix, _)| prefix.is_empty() || is_binary(prefix) == binary);
+        let fits = family.find(|(_, size)| value.abs() >= *size as f64);
+        fits.unwrap_or(("", 1))
+    };
+    let exact = |(_, size): &(&str, u64)| {
+        let thousandths = value / *size as f64 * 1000.0;
+        (thousandths - thousandths.round()).abs() <= 1e-9 * thousandths.abs().max(1.0)
+    };
+    let binary = natural(true);
+    let si = natural(false);
+    [binary, si].into_iter().find(exact).unwrap_or(binary)
 }
 
 /// IOs per second: a whole, non-negative TOML number (2000, or 2e3).
@@ -285,43 +320,22 @@ pub(super) fn format_io(dimension: IoDimension, value: f64) -> String {
 /// Parses a value of `dimension`: a byte rate or IOPS.
 pub(super) fn parse_io(dimension: IoDimension, quantity: &Quantity) -> Result<f64, String> {
     match dimension {
-        IoDimension::ReadBps | IoDimension::WriteBps => parse_bytes_per_second(quantity)
-            .map(BytesPerSecond::get)
-            .map_err(|error| error.to_string()),
+        IoDimension::ReadBps | IoDimension::WriteBps => {
+            parse_quantity(quantity, BytesPerSecond::new)
+                .map(BytesPerSecond::get)
+                .map_err(|error| error.to_string())
+        }
         IoDimension::ReadIops | IoDimension::WriteIops => parse_iops(quantity),
     }
 }
 
 const BIT_RATE_FORMS: &str = r#"write bits per second as "100Mbit/s", "1Gbit/s", "500kbit" or "10Mibit/s" (k, M, G, T are powers of 1000; Ki, Mi, Gi, Ti powers of 1024; `/s` is optional and tc's lowercase "100mbit" reads too), or as a number of bits per second without quotes, such as 100000000"#;
 
-/// Unit prefixes of a bit rate, lowercase: they are read without regard to
-/// case, as tc reads them ("100mbit", "100Mbit" and "100MBIT" are the same).
-const BIT_RATE_PREFIXES: [(&str, f64); 9] = [
-    ("", 1.0),
-    ("k", 1e3),
-    ("m", 1e6),
-    ("g", 1e9),
-    ("t", 1e12),
-    ("ki", 1024.0),
-    ("mi", 1048576.0),
-    ("gi", 1073741824.0),
-    ("ti", 1099511627776.0),
-];
-
 impl BitsPerSecond {
     /// A number of bits per second: finite and not negative.
     pub fn new(bits_per_second: f64) -> Result<BitsPerSecond, RateError> {
-        if !bits_per_second.is_finite() {
-            return Err(RateError(format!(
-                "a bit rate must be a finite number, not {bits_per_second}"
-            )));
-        }
-        if bits_per_second < 0.0 {
-            return Err(RateError(format!(
-                "a bit rate must not be negative, got {}",
-                format_number(bits_per_second)
-            )));
-        }
+        finite_and_not_negative(bits_per_second, "a bit rate", &format_number)
+            .map_err(RateError)?;
         Ok(BitsPerSecond(bits_per_second + 0.0))
     }
 }
@@ -344,15 +358,10 @@ impl FromStr for BitsPerSecond {
     /// "1gbit", "1500bit/s". A byte rate ("10MB/s", "10MiB/s", tc's "10mbps")
     /// is refused with the same rate in bits as a hint.
     fn from_str(text: &str) -> Result<BitsPerSecond, RateError> {
-        let invalid =
-            |why: &str| RateError(format!("invalid bit rate {text:?}: {why}{BIT_RATE_FORMS}"));
+        let invalid = |why: &str| RateError(invalid_message("bit rate", text, why, BIT_RATE_FORMS));
         let trimmed = text.trim();
         let amount = trimmed.strip_suffix("/s").unwrap_or(trimmed);
-        let split = amount
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-            .unwrap_or(amount.len());
-        let (number, unit) = amount.split_at(split);
-        let unit = unit.trim_start();
+        let (number, unit) = split_number(amount);
         if is_zero(amount) {
             return Ok(BitsPerSecond(0.0));
         }
@@ -384,13 +393,9 @@ impl FromStr for BitsPerSecond {
         } else {
             return Err(invalid(""));
         };
-        let Some((_, multiplier)) = BIT_RATE_PREFIXES.iter().find(|(name, _)| *name == prefix)
-        else {
-            return Err(invalid(""));
-        };
-        let value: f64 = number.parse().map_err(|_| invalid(""))?;
+        let amount = scaled(number, &prefix, true).ok_or_else(|| invalid(""))?;
         match counted {
-            RateUnit::Bits => BitsPerSecond::new(value * multiplier),
+            RateUnit::Bits => BitsPerSecond::new(amount),
             RateUnit::Bytes { tc_bps } => {
                 let spelled = |bits: f64| {
                     BitsPerSecond::new(bits)
@@ -398,13 +403,12 @@ impl FromStr for BitsPerSecond {
                         .filter(|bits| bits.get() > 0.0)
                         .map(|bits| bits.to_string().replace(' ', ""))
                 };
-                let example =
-                    spelled(value * multiplier * 8.0).unwrap_or_else(|| "80Mbit/s".into());
+                let example = spelled(amount * 8.0).unwrap_or_else(|| "80Mbit/s".into());
                 let mut message = format!(
                     "invalid bit rate {text:?}: that is a byte rate, but network rates are in \
                      bits, e.g. {example:?} (8 bits per byte)"
                 );
-                if tc_bps && let Some(as_bits) = spelled(value * multiplier) {
+                if tc_bps && let Some(as_bits) = spelled(amount) {
                     message.push_str(&format!(
                         "; tc reads `bps` as bytes per second: write {as_bits:?} if you meant bits"
                     ));
@@ -421,50 +425,28 @@ impl fmt::Display for BitsPerSecond {
     }
 }
 
-/// Display units of a bit rate, largest first; the last is plain bits.
-const BIT_UNITS: [(&str, f64); 9] = [
-    ("Tibit", 1099511627776.0),
-    ("Tbit", 1e12),
-    ("Gibit", 1073741824.0),
-    ("Gbit", 1e9),
-    ("Mibit", 1048576.0),
-    ("Mbit", 1e6),
-    ("Kibit", 1024.0),
-    ("kbit", 1e3),
-    ("bit", 1.0),
-];
-
 /// A bit rate in the largest unit that shows it as a whole number, as tc
 /// does ("100 Mbit/s", "1 Gbit/s", "1500 bit/s", "10 Mibit/s"); a rate that is
 /// not a whole number of bits is shown in the largest SI unit of its size,
 /// with at most three decimals ("1.333 kbit/s").
 pub fn format_bits_per_second(bits_per_second: f64) -> String {
-    let value = bits_per_second + 0.0;
-    if !value.is_finite() {
-        return format!("{value} bit/s");
-    }
-    let whole = |(_, size): &&(&str, f64)| {
-        let count = value / size;
-        (count - count.round()).abs() <= 1e-12 * count.abs().max(1.0) && count.round() != 0.0
-    };
-    let si = |(name, _): &&(&str, f64)| !name.contains("ibit");
-    let (name, size) = BIT_UNITS
-        .iter()
-        .find(whole)
-        .or_else(|| {
-            let fits = |(_, size): &&(&str, f64)| value.abs() >= *size;
-            BIT_UNITS.iter().filter(si).find(fits)
-        })
-        .copied()
-        .unwrap_or(("bit", 1.0));
-    format!("{} {name}/s", format_number(value / size))
+    format_rate(bits_per_second, "bit", bit_rate_prefix)
 }
 
-pub(super) fn parse_bits_per_second(quantity: &Quantity) -> Result<BitsPerSecond, RateError> {
-    match quantity {
-        Quantity::Number(bits) => BitsPerSecond::new(*bits),
-        Quantity::Text(text) => text.parse(),
-    }
+/// The largest prefix in which a bit rate is a whole number; for a rate
+/// that is not a whole number of bits, the largest SI prefix not more than
+/// it (or none).
+fn bit_rate_prefix(value: f64) -> (&'static str, u64) {
+    let whole = |(_, size): &(&str, u64)| {
+        let count = value / *size as f64;
+        (count - count.round()).abs() <= 1e-12 * count.abs().max(1.0) && count.round() != 0.0
+    };
+    let largest_si = || {
+        let mut si = prefixes_then_none().filter(|(prefix, _)| !is_binary(prefix));
+        si.find(|(_, size)| value.abs() >= *size as f64)
+    };
+    let found = prefixes_then_none().find(whole).or_else(largest_si);
+    found.unwrap_or(("", 1))
 }
 
 /// Why a memory size was refused; the message says which forms are accepted.
@@ -474,43 +456,11 @@ pub struct SizeError(String);
 
 const SIZE_FORMS: &str = r#"write a size as "1GiB", "300MiB" or "1.5GiB" (Ki, Mi, Gi, Ti, with or without B, are powers of 1024; K, M, G, T, with or without B, powers of 1000; B is bytes), or as a whole number of bytes without quotes, such as 1073741824"#;
 
-/// Units of a memory size, as written after the number. `k` and `kB` are
-/// the SI spellings of `K` and `KB`.
-const SIZE_UNITS: [(&str, u64); 19] = [
-    ("B", 1),
-    ("K", 1000),
-    ("KB", 1000),
-    ("k", 1000),
-    ("kB", 1000),
-    ("M", 1_000_000),
-    ("MB", 1_000_000),
-    ("G", 1_000_000_000),
-    ("GB", 1_000_000_000),
-    ("T", 1_000_000_000_000),
-    ("TB", 1_000_000_000_000),
-    ("Ki", 1 << 10),
-    ("KiB", 1 << 10),
-    ("Mi", 1 << 20),
-    ("MiB", 1 << 20),
-    ("Gi", 1 << 30),
-    ("GiB", 1 << 30),
-    ("Ti", 1 << 40),
-    ("TiB", 1 << 40),
-];
-
 /// A number of bytes: finite, not negative, whole once rounded down, and
 /// within `u64`.
 fn whole_bytes(bytes: f64, written: &str) -> Result<u64, SizeError> {
-    if !bytes.is_finite() {
-        return Err(SizeError(format!(
-            "a memory size must be a finite number, not {written}"
-        )));
-    }
-    if bytes < 0.0 {
-        return Err(SizeError(format!(
-            "a memory size must not be negative, got {written}"
-        )));
-    }
+    let shown = |_| written.to_owned();
+    finite_and_not_negative(bytes, "a memory size", &shown).map_err(SizeError)?;
     // 2^64 is exact as an f64; anything from there on does not fit.
     if bytes >= 18_446_744_073_709_551_616.0 {
         return Err(SizeError(format!(
@@ -530,7 +480,7 @@ fn is_zero(text: &str) -> bool {
 /// unit is allowed and rounded down to whole bytes ("1.5KiB" is 1536). A
 /// rate ("10MiB/s") is refused: memory sizes have no "/s".
 pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
-    let invalid = |why: &str| SizeError(format!("invalid memory size {text:?}: {why}{SIZE_FORMS}"));
+    let invalid = |why: &str| SizeError(invalid_message("memory size", text, why, SIZE_FORMS));
     let trimmed = text.trim();
     if let Some(size) = trimmed.strip_suffix("/s") {
         let size = size.trim_end();
@@ -539,11 +489,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
              write {size:?}"
         )));
     }
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let unit = unit.trim_start();
+    let (number, unit) = split_number(trimmed);
     if is_zero(trimmed) {
         return Ok(0);
     }
@@ -560,11 +506,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, SizeError> {
             "`b` and `bit` are bits; memory is counted in bytes (`B`); ",
         ));
     }
-    let Some((_, multiplier)) = SIZE_UNITS.iter().find(|(name, _)| *name == unit) else {
-        return Err(invalid(""));
-    };
-    let value: f64 = number.parse().map_err(|_| invalid(""))?;
-    whole_bytes(value * *multiplier as f64, trimmed)
+    let prefix = unit.strip_suffix('B').unwrap_or(unit);
+    let bytes = scaled(number, prefix, false).ok_or_else(|| invalid(""))?;
+    whole_bytes(bytes, trimmed)
 }
 
 /// A memory size as the file writes it: a whole number of bytes, or a
@@ -585,19 +529,6 @@ pub(super) fn parse_memory_size(quantity: &Quantity) -> Result<u64, SizeError> {
     }
 }
 
-/// Units a size is shown in, largest first: binary, then SI.
-const SIZE_DISPLAY_UNITS: [(&str, u64); 9] = [
-    ("TiB", 1 << 40),
-    ("TB", 1_000_000_000_000),
-    ("GiB", 1 << 30),
-    ("GB", 1_000_000_000),
-    ("MiB", 1 << 20),
-    ("MB", 1_000_000),
-    ("KiB", 1 << 10),
-    ("kB", 1000),
-    ("B", 1),
-];
-
 /// A memory size in the largest unit that shows it exactly: "2 GiB",
 /// "300 MiB", "1.5 GiB" (at most three decimals, in the largest binary or
 /// SI unit not more than the size), "1 GB", "4097 B".
@@ -605,30 +536,29 @@ pub fn format_bytes(bytes: u64) -> String {
     let value = u128::from(bytes);
     // Shown in `size` with at most three decimals, exactly.
     let exact = |size: u64| (value * 1000) % u128::from(size) == 0;
+    // The largest prefix of the binary or SI family (which has plain bytes
+    // too) that is not more than the size.
     let natural = |binary: bool| {
-        SIZE_DISPLAY_UNITS
-            .iter()
-            .filter(|(name, _)| name.contains('i') == binary)
-            .find(|(_, size)| bytes >= *size)
-            .copied()
+        let mut family = prefixes_then_none().filter(|(prefix, _)| is_binary(prefix) == binary);
+        family.find(|(_, size)| bytes >= *size)
     };
     let decimal = [natural(true), natural(false)]
         .into_iter()
         .flatten()
         .find(|(_, size)| exact(*size));
-    let (name, size) = decimal
+    let (prefix, size) = decimal
         .or_else(|| {
-            let whole = |(_, size): &&(&str, u64)| bytes >= *size && bytes.is_multiple_of(*size);
-            SIZE_DISPLAY_UNITS.iter().find(whole).copied()
+            let whole = |(_, size): &(&str, u64)| bytes >= *size && bytes.is_multiple_of(*size);
+            prefixes_then_none().find(whole)
         })
-        .unwrap_or(("B", 1));
+        .unwrap_or(("", 1));
     if bytes.is_multiple_of(size) {
-        return format!("{} {name}", bytes / size);
+        return format!("{} {prefix}B", bytes / size);
     }
     let thousandths = value * 1000 / u128::from(size);
     let decimals = format!("{:03}", thousandths % 1000);
     format!(
-        "{}.{} {name}",
+        "{}.{} {prefix}B",
         thousandths / 1000,
         decimals.trim_end_matches('0')
     )

@@ -2,30 +2,31 @@
 //! that span several keys. Every error is recorded and checking goes on, so
 //! one `qosd check` lists all the problems of a file.
 
+mod cpu;
 mod disks;
 mod matchers;
 mod memory;
 mod net;
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
 
+use cpu::{check_cpu_capacity, check_reserved_cpu, cores, validate_cpu_contract};
 use disks::{check_disk_capacity, validate_disk_contracts, validate_disks};
 use matchers::{validate_matchers, warn_about_covered_matchers};
 use memory::{check_memory_capacity, validate_memory_contract, validate_reserved_memory};
 use net::{NetChecks, SeenVeth, check_link_capacity, validate_links};
 
 use super::diagnostics::{Diagnostics, Span, join_key};
-use super::schema::{
-    Quantity, RawAgent, RawConfig, RawContract, RawHost, RawTenant, RawTenantEntry, Weight,
-};
-use super::units::{format_cores, format_number, parse_cores, parse_interval};
+use super::schema::{Listed, RawAgent, RawConfig, RawHost, RawTenant, RawTenantEntry, Weight};
+use super::units::{format_number, parse_interval};
 use super::{
-    AgentConfig, Config, Contract, Cores, DiskCapacity, HostConfig, HostFacts, LinkCapacity,
-    Tenant, ZERO_BASELINE_WEIGHT,
+    AgentConfig, Config, Cores, DiskCapacity, HostConfig, HostFacts, LinkCapacity, Tenant,
+    ZERO_BASELINE_WEIGHT,
 };
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,8 +39,9 @@ const DEFAULT_CONTENTION_THRESHOLD: f64 = 0.9;
 const DEFAULT_RESERVED_MEMORY: u64 = 256 * 1024 * 1024;
 /// Longest cgroup directory name (NAME_MAX); a tenant name becomes one.
 const MAX_TENANT_NAME_BYTES: usize = 255;
-/// Sums of decimal baselines such as 0.1 + 0.2 are not exact in binary.
-const ROUNDING_SLACK: f64 = 1e-9;
+/// Rates such as "1.1MiB/s" or "1.1Mbit/s" are not whole numbers, and sums
+/// of those are not exact in binary either.
+const RELATIVE_SLACK: f64 = 1e-9;
 
 /// A validated tenant with where it came from, for the checks across tenants.
 struct CheckedTenant {
@@ -116,58 +118,117 @@ struct Declared<'a> {
     links: Option<&'a [LinkCapacity]>,
 }
 
-/// Checks an optional field: absent gives `default`; a bad value records an
-/// error and also gives `default` (the config is rejected anyway).
-fn checked<R, T>(
-    field: Option<&Spanned<R>>,
+/// The optional keys of one table (`agent`, `host`, a matcher), checked one
+/// by one. A key that is absent, or whose value has an error, gives `None`
+/// (and the file is refused in the second case).
+struct Table<'a> {
+    /// The table's dotted key, such as `agent` or `tenants.web.match[0]`.
+    key: &'a str,
+    diagnostics: &'a mut Diagnostics,
+}
+
+impl Table<'_> {
+    /// The value of key `name` checked by `check`, or `None`.
+    fn check<R, T, E: fmt::Display>(
+        &mut self,
+        field: &Option<Spanned<R>>,
+        name: &str,
+        check: impl FnOnce(&R) -> Result<T, E>,
+    ) -> Option<T> {
+        let field = field.as_ref()?;
+        check_field(field, &join_key(self.key, name), self.diagnostics, check)
+    }
+
+    /// The value of string key `name` checked by `check`, or `None`.
+    fn text<R: AsRef<str>, T>(
+        &mut self,
+        field: &Option<Spanned<R>>,
+        name: &str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        self.check(field, name, |text| check(text.as_ref()))
+    }
+}
+
+/// The value of a required `field` checked by `check`, or `None` once its
+/// error is recorded at `key`.
+fn check_field<R, T, E: fmt::Display>(
+    field: &Spanned<R>,
     key: &str,
-    default: T,
     diagnostics: &mut Diagnostics,
-    check: impl FnOnce(&R) -> Result<T, String>,
-) -> T {
-    let Some(field) = field else {
-        return default;
-    };
-    check(field.get_ref()).unwrap_or_else(|message| {
-        diagnostics.error(key, Some(field.span()), message);
-        default
-    })
+    check: impl FnOnce(&R) -> Result<T, E>,
+) -> Option<T> {
+    diagnostics.ok_or_record(key, field.span(), check(field.get_ref()))
+}
+
+/// Each entry of a list (`key` is the list's, such as `host.disks`), checked
+/// by `validate` under its own key (`host.disks[0]`); the values of the
+/// entries that recorded no error, in file order.
+fn validate_entries<R, T>(
+    entries: &[Listed<R>],
+    key: &str,
+    diagnostics: &mut Diagnostics,
+    mut validate: impl FnMut(&str, &Spanned<R>, &mut Diagnostics) -> Option<T>,
+) -> Vec<T> {
+    let mut valid = Vec::new();
+    for Listed { index, entry } in entries {
+        let key = format!("{key}[{index}]");
+        let errors_before = diagnostics.error_count();
+        let value = validate(&key, entry, diagnostics);
+        if let Some(value) = value
+            && diagnostics.error_count() == errors_before
+        {
+            valid.push(value);
+        }
+    }
+    valid
+}
+
+/// The entry of `seen` that `is_same` finds, for "named twice" errors;
+/// when there is none, `new()` is recorded and `None` returned.
+fn record_first<T>(
+    seen: &mut Vec<T>,
+    is_same: impl Fn(&T) -> bool,
+    new: impl FnOnce() -> T,
+) -> Option<&T> {
+    match seen.iter().position(is_same) {
+        Some(index) => seen.get(index),
+        None => {
+            seen.push(new());
+            None
+        }
+    }
+}
+
+/// What a "not declared" error lists of what is: "declared: a, b", or
+/// "no device is declared yet" (`what` being "device").
+fn declared_list(names: Vec<String>, what: &str) -> String {
+    if names.is_empty() {
+        format!("no {what} is declared yet")
+    } else {
+        format!("declared: {}", names.join(", "))
+    }
+}
+
+/// Whether `value` is more than `capacity`, beyond rounding.
+fn exceeds(value: f64, capacity: f64) -> bool {
+    value > capacity + capacity.abs() * RELATIVE_SLACK
 }
 
 fn validate_agent(raw: &RawAgent, diagnostics: &mut Diagnostics) -> AgentConfig {
-    let interval = checked(
-        raw.interval.as_ref(),
-        "agent.interval",
-        DEFAULT_INTERVAL,
+    let mut agent = Table {
+        key: "agent",
         diagnostics,
-        |text| parse_interval(&text.0),
-    );
-    let cgroup_root = checked(
-        raw.cgroup_root.as_ref(),
-        "agent.cgroup_root",
-        PathBuf::from(DEFAULT_CGROUP_ROOT),
-        diagnostics,
-        |text| absolute_path(&text.0),
-    );
-    let parent = checked(
-        raw.parent.as_ref(),
-        "agent.parent",
-        PathBuf::from(DEFAULT_PARENT),
-        diagnostics,
-        |text| relative_cgroup_path(&text.0),
-    );
-    let metrics_listen = checked(
-        raw.metrics_listen.as_ref(),
-        "agent.metrics_listen",
-        SocketAddr::from(DEFAULT_METRICS_LISTEN),
-        diagnostics,
-        |text| socket_address(&text.0),
-    );
+    };
+    let interval = agent.text(&raw.interval, "interval", parse_interval);
+    let cgroup_root = agent.text(&raw.cgroup_root, "cgroup_root", absolute_path);
+    let parent = agent.text(&raw.parent, "parent", relative_cgroup_path);
+    let metrics_listen = agent.text(&raw.metrics_listen, "metrics_listen", socket_address);
     AgentConfig {
-        interval,
-        cgroup_root,
-        parent,
-        metrics_listen,
+        interval: interval.unwrap_or(DEFAULT_INTERVAL),
+        cgroup_root: cgroup_root.unwrap_or_else(|| PathBuf::from(DEFAULT_CGROUP_ROOT)),
+        parent: parent.unwrap_or_else(|| PathBuf::from(DEFAULT_PARENT)),
+        metrics_listen: metrics_listen.unwrap_or_else(|| SocketAddr::from(DEFAULT_METRICS_LISTEN)),
     }
 }
 
@@ -223,21 +284,20 @@ fn socket_address(text: &str) -> Result<SocketAddr, String> {
 /// The CPU and memory part of `[host]`; its disks are checked by [`validate_disks`] and
 /// its links by [`validate_links`].
 fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics) -> HostConfig {
-    let reserved_cpu = checked(
-        raw.reserved_cpu.as_ref(),
-        "host.reserved_cpu",
-        Cores(0.0),
+    let mut host = Table {
+        key: "host",
         diagnostics,
-        |quantity| parse_cores(quantity).map_err(|error| error.to_string()),
-    );
-    check_reserved_cpu(reserved_cpu, raw, facts, diagnostics);
-    let contention_threshold = checked(
-        raw.contention_threshold.as_ref(),
-        "host.contention_threshold",
-        DEFAULT_CONTENTION_THRESHOLD,
-        diagnostics,
-        |fraction| contention_threshold(fraction.0),
-    );
+    };
+    let reserved_cpu = host.check(&raw.reserved_cpu, "reserved_cpu", cores);
+    let reserved_cpu = reserved_cpu.unwrap_or(Cores(0.0));
+    check_reserved_cpu(reserved_cpu, raw, facts, host.diagnostics);
+    let contention_threshold = host
+        .check(
+            &raw.contention_threshold,
+            "contention_threshold",
+            |fraction| contention_threshold(fraction.0),
+        )
+        .unwrap_or(DEFAULT_CONTENTION_THRESHOLD);
     let reserved_memory =
         validate_reserved_memory(raw, DEFAULT_RESERVED_MEMORY, facts, diagnostics);
     HostConfig {
@@ -252,24 +312,6 @@ fn validate_host(raw: &RawHost, facts: &HostFacts, diagnostics: &mut Diagnostics
             .allow_overcommit
             .as_ref()
             .is_none_or(|allow| *allow.get_ref()),
-    }
-}
-
-fn check_reserved_cpu(
-    reserved: Cores,
-    raw: &RawHost,
-    facts: &HostFacts,
-    diagnostics: &mut Diagnostics,
-) {
-    // Written as "less than" so that a NaN CPU count is refused too.
-    let leaves_capacity = reserved.get() < facts.online_cpus;
-    if !leaves_capacity {
-        let message = format!(
-            "reserving {reserved} cores leaves nothing for tenants: the host has {} online CPUs",
-            format_number(facts.online_cpus)
-        );
-        let span = raw.reserved_cpu.as_ref().map(Spanned::span);
-        diagnostics.error("host.reserved_cpu", span, message);
     }
 }
 
@@ -321,14 +363,10 @@ fn validate_tenant(
     let (cgroup, cgroup_key, cgroup_span) = match &body.cgroup {
         Some(path) => {
             let cgroup_key = join_key(&key, "cgroup");
-            let cgroup = checked(
-                Some(path),
-                &cgroup_key,
-                PathBuf::new(),
-                diagnostics,
-                |text| relative_cgroup_path(&text.0),
-            );
-            (cgroup, cgroup_key, path.span())
+            let cgroup = check_field(path, &cgroup_key, diagnostics, |text| {
+                relative_cgroup_path(&text.0)
+            });
+            (cgroup.unwrap_or_default(), cgroup_key, path.span())
         }
         None => (agent.parent.join(name), key.clone(), entry.name.span()),
     };
@@ -408,68 +446,22 @@ fn check_match_ownership(
     }
 }
 
-fn validate_cpu_contract(
-    contract: &Spanned<RawContract>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<Contract<Cores>> {
-    let raw = contract.get_ref();
-    let baseline_key = join_key(key, "baseline");
-    let baseline = cores_field(&raw.baseline, &baseline_key, diagnostics);
-    let burst = cores_field(&raw.burst, &join_key(key, "burst"), diagnostics)
-        .filter(|burst| burst_is_positive(*burst, &raw.burst, key, diagnostics));
-    let weight = raw
-        .weight
-        .as_ref()
-        .map(|weight| positive_weight(weight, &join_key(key, "weight"), "cpu", diagnostics));
-    let (baseline, burst) = (baseline?, burst?);
+/// The burst is a ceiling: a baseline above it is refused, both shown in
+/// their unit by `show`.
+fn baseline_within_burst<U: PartialOrd + Copy>(
+    baseline: U,
+    burst: U,
+    show: impl Fn(U) -> String,
+) -> Result<(), String> {
     if baseline > burst {
-        let message = format!(
-            "the baseline of {baseline} cores is more than the burst of {burst} cores; \
-             the burst is a ceiling, so it must be at least the baseline"
-        );
-        diagnostics.error(&baseline_key, Some(raw.baseline.span()), message);
-        return None;
+        return Err(format!(
+            "the baseline of {} is more than the burst of {}; \
+             the burst is a ceiling, so it must be at least the baseline",
+            show(baseline),
+            show(burst)
+        ));
     }
-    let weight = match weight {
-        Some(explicit) => explicit?,
-        None => default_weight(baseline),
-    };
-    Some(Contract {
-        baseline,
-        burst,
-        weight,
-    })
-}
-
-fn cores_field(
-    field: &Spanned<Quantity>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<Cores> {
-    parse_cores(field.get_ref())
-        .map_err(|error| diagnostics.error(key, Some(field.span()), error.to_string()))
-        .ok()
-}
-
-/// The smallest burst the kernel can hold: cpu.max refuses quotas under 1 ms
-/// per 100 ms period.
-pub const MIN_BURST_CORES: f64 = 0.01;
-
-fn burst_is_positive(
-    burst: Cores,
-    field: &Spanned<Quantity>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> bool {
-    let holdable = burst.get() >= MIN_BURST_CORES;
-    if !holdable {
-        let message = format!(
-            "the burst must be at least {MIN_BURST_CORES} cores (\"10m\"), the least cpu.max can hold, got {burst}"
-        );
-        diagnostics.error(&join_key(key, "burst"), Some(field.span()), message);
-    }
-    holdable
+    Ok(())
 }
 
 /// Weights map to cpu.weight (and io.weight) as 100 per unit, and both span
@@ -499,11 +491,12 @@ fn positive_weight(
     None
 }
 
-/// The weight defaults to the baseline in cores. A zero baseline would give a
-/// zero weight, which the policy divides by, so it gets a small positive one.
-fn default_weight(baseline: Cores) -> f64 {
-    if baseline.get() > 0.0 {
-        baseline.get()
+/// The weight defaults to the baseline (in cores, or bits/s for a link). A
+/// zero baseline would give a zero weight, which the policy divides by, so it
+/// gets a small positive one.
+fn default_weight(baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        baseline
     } else {
         ZERO_BASELINE_WEIGHT
     }
@@ -527,51 +520,6 @@ fn check_cgroup_overlaps(tenants: &[CheckedTenant], diagnostics: &mut Diagnostic
                 earlier.tenant.cgroup.display()
             );
             diagnostics.error(&later.cgroup_key, Some(later.cgroup_span.clone()), message);
-        }
-    }
-}
-
-/// Baselines are promises: more promised than the host has is overcommitment.
-fn check_cpu_capacity(
-    tenants: &[CheckedTenant],
-    host: &HostConfig,
-    facts: &HostFacts,
-    overcommit_span: Option<Span>,
-    diagnostics: &mut Diagnostics,
-) {
-    let available = facts.online_cpus - host.reserved_cpu.get();
-    let contracts = tenants.iter().filter_map(|checked| checked.tenant.cpu);
-    let total: f64 = contracts.map(|contract| contract.baseline.get()).sum();
-    if total > available + ROUNDING_SLACK {
-        let message = format!(
-            "cpu baselines add up to {} cores, more than the {} cores available ({} online - {} reserved)",
-            format_cores(total),
-            format_cores(available),
-            format_number(facts.online_cpus),
-            format_number(host.reserved_cpu.get())
-        );
-        report_overcommitment(message, host, overcommit_span, diagnostics);
-    }
-    warn_about_unreachable_bursts(tenants, available, diagnostics);
-}
-
-/// Not an error: the burst is a ceiling, and the host may grow.
-fn warn_about_unreachable_bursts(
-    tenants: &[CheckedTenant],
-    available: f64,
-    diagnostics: &mut Diagnostics,
-) {
-    for checked in tenants {
-        let Some(cpu) = checked.tenant.cpu else {
-            continue;
-        };
-        if cpu.burst.get() > available + ROUNDING_SLACK {
-            diagnostics.warn(format!(
-                "tenant `{}`: the cpu burst of {} cores is more than the {} cores available, so it cannot be reached",
-                checked.tenant.name,
-                cpu.burst,
-                format_cores(available)
-            ));
         }
     }
 }

@@ -130,7 +130,7 @@ impl CpuControl {
             usage: usage(rates).unwrap_or(0.0),
             recent_usage: tick.recent.and_then(usage),
             limit: self.tenants[index].limit,
-            stall: measured.map_or(0.0, |r| r.cpu_stall_fraction(rates.elapsed)),
+            stall: measured.map_or(0.0, |r| r.cpu_stall.fraction(rates.elapsed)),
         }
     }
 
@@ -216,8 +216,8 @@ impl ResourceControl for CpuControl {
             let family = &self.families.host_pressure_stall_seconds;
             family.with_label_values(&labels).inc_by(seconds);
         };
-        stall("some", rates.host_cpu_stall_some_seconds);
-        stall("full", rates.host_cpu_stall_full_seconds);
+        stall("some", rates.host_cpu_stall.some_seconds);
+        stall("full", rates.host_cpu_stall.full_seconds);
         for (managed, state) in tick.tenants.iter().zip(&self.tenants) {
             export_tenant(managed, state, rates);
         }
@@ -252,7 +252,7 @@ impl ResourceControl for CpuControl {
             let measured = rates.tenants.get(&tenant.name)?;
             Some((
                 measured.cpu_cores,
-                measured.cpu_stall_fraction(rates.elapsed),
+                measured.cpu_stall.fraction(rates.elapsed),
             ))
         });
         let terms = (contract.baseline.get(), contract.burst.get());
@@ -302,15 +302,15 @@ fn export_tenant(managed: &Managed, state: &CpuTenant, rates: &Rates) {
         .inc_by(tenant.cpu_throttled_seconds);
     series
         .stall_some_seconds
-        .inc_by(tenant.cpu_stall_some_seconds);
+        .inc_by(tenant.cpu_stall.some_seconds);
     series
         .stall_full_seconds
-        .inc_by(tenant.cpu_stall_full_seconds);
+        .inc_by(tenant.cpu_stall.full_seconds);
     let broken = managed.tenant.cpu.is_some_and(|contract| {
         policy::contract_broken_under(
             tenant.cpu_cores,
             contract.baseline.get(),
-            tenant.cpu_stall_fraction(rates.elapsed),
+            tenant.cpu_stall.fraction(rates.elapsed),
             state.limit,
         )
     });

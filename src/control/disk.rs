@@ -87,7 +87,7 @@ impl DiskControl {
             contended: HashMap::new(),
             missing: HashSet::new(),
             weight_modes: HashMap::new(),
-            resolve_device: crate::config::resolve_block_device,
+            resolve_device: crate::host::resolve_block_device,
         })
     }
 
@@ -301,7 +301,7 @@ impl DiskControl {
             usage: usage(rates).unwrap_or(0.0),
             recent_usage: sharing.tick.recent.and_then(usage),
             limit: self.tenants[index].limits.get(&key).copied(),
-            stall: measured.map_or(0.0, |r| r.io_stall_fraction(rates.elapsed)),
+            stall: measured.map_or(0.0, |r| r.io_stall.fraction(rates.elapsed)),
         }
     }
 
@@ -382,7 +382,7 @@ impl DiskControl {
                     gauge.set(limit.unwrap_or(terms.burst));
                 }
                 let usage = *io.per_second.get(dimension);
-                let stall = tenant.io_stall_fraction(rates.elapsed);
+                let stall = tenant.io_stall.fraction(rates.elapsed);
                 broken |= policy::contract_broken_under(usage, terms.baseline, stall, limit);
             }
         }
@@ -479,7 +479,7 @@ impl ResourceControl for DiskControl {
                 };
                 let seen = measured.map(|(rates, measured)| {
                     let io = measured.io.get(&number).copied().unwrap_or_default();
-                    let stall = measured.io_stall_fraction(rates.elapsed);
+                    let stall = measured.io_stall.fraction(rates.elapsed);
                     (*io.per_second.get(dimension), stall)
                 });
                 let limit = state.limits.get(&(number, dimension)).copied();

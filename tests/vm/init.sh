@@ -53,6 +53,9 @@ boot_systemd() {
 }
 
 mount -t proc proc /proc
+# The kernel's first word on the console (loglevel=4 silences the kernel):
+# a hang after it is in this script, one before it in the kernel or QEMU.
+say "init started at $(cut -d' ' -f1 /proc/uptime)s uptime"
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 

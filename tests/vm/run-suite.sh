@@ -5,7 +5,8 @@
 #   cargo build --release --bins --examples   # this script builds nothing
 #   tests/vm/run-suite.sh [SCENARIO...]        # default: every tests/vm/scenarios/*.sh
 #
-# Prints PASS/FAIL per scenario and, last, exactly one line
+# Prints a table of the scenarios (PASS/FAIL and the seconds each took,
+# then the total) and, last, exactly one line
 #   vm-suite: N passed, N failed
 # and exits non-zero if any scenario failed. Results of each scenario are in
 # target/vm/out/SCENARIO/ (report.txt, CSVs, console.log). The environment
@@ -36,25 +37,32 @@ main() {
     if ((${#scenarios[@]} == 0)); then
         mapfile -t scenarios < <(all_scenarios)
     fi
-    local passed=0 failed=0 s start results=()
+    local passed=0 failed=0 s start suite_start=$SECONDS results=()
     for s in "${scenarios[@]}"; do
         start=$SECONDS
         echo "vm-suite: running $s"
         # One scenario per run.sh, so that a failure does not stop the suite.
         if "$RUN" "$s"; then
             passed=$((passed + 1))
-            results+=("PASS $s ($((SECONDS - start))s)")
+            results+=("$(row "$s" PASS $((SECONDS - start)))")
         else
             failed=$((failed + 1))
-            results+=("FAIL $s ($((SECONDS - start))s; see target/vm/out/$s/)")
+            results+=("$(row "$s" FAIL $((SECONDS - start))) see target/vm/out/$s/")
         fi
     done
     echo
-    for s in "${results[@]}"; do
-        echo "vm-suite: $s"
-    done
+    row scenario result time
+    printf '%s\n' "${results[@]}"
+    row total "" $((SECONDS - suite_start))
     echo "vm-suite: $passed passed, $failed failed"
     ((failed == 0))
+}
+
+# row SCENARIO RESULT SECONDS: one line of the table printed at the end.
+row() {
+    local seconds=$3
+    [[ $seconds != [0-9]* ]] || seconds="${seconds}s ($((seconds / 60))m$((seconds % 60))s)"
+    printf 'vm-suite: %-26s %-6s %s\n' "$1" "$2" "$seconds"
 }
 
 main "$@"

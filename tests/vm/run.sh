@@ -11,13 +11,17 @@
 #   share, /run/out in the guest): `status` (0 = pass), `report.txt`, CSVs.
 #   This script prints the report and exits non-zero if any scenario's status
 #   is missing or non-zero. The serial console goes to .../console.log.
+#   A scenario's line "# timeout: N" bounds its VM run to N seconds.
 #
 #   Build first:  cargo build --release --bins --examples
 #
 # Environment:
 #   QOSD_BIN       qosd binary (default: target/release/qosd)
 #   WAKEUP_PROBE   wake-up latency probe (default: target/release/examples/wakeup_probe)
-#   VM_TIMEOUT     seconds before a whole QEMU run is killed (default: 900)
+#   VM_TIMEOUT     seconds before a whole QEMU run is killed (default: the
+#                  scenario's "# timeout: N" line; see scenario_timeout)
+#   VM_BOOT_TIMEOUT seconds a guest may take to boot before it is killed and
+#                  booted again, once (default: 60; see the boot watchdog)
 #   VM_KEEP_GOING  1: run the remaining scenarios after a failure (default: 0)
 #   VM_CONSOLE     1: also show the guest's serial console live (default: 0)
 #   VM_CACHE       cache directory (default: target/vm)
@@ -51,7 +55,6 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VM_DIR=${VM_CACHE:-$REPO/target/vm}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
 VM_KEEP_GOING=${VM_KEEP_GOING:-0}
 VM_CONSOLE=${VM_CONSOLE:-0}
 
@@ -282,26 +285,37 @@ check_guest_clock() {
     log "$scenario: guest clock ${spans% *} s, host clock ${spans#* } s"
 }
 
-# Boot one VM for one scenario. Returns non-zero if the scenario failed.
-run_scenario() {
-    local scenario=$1
-    local script=$REPO/tests/vm/scenarios/$scenario.sh
-    [[ -f $script ]] || { echo "vm: no such scenario: $script" >&2; return 1; }
-    local out=$VM_DIR/out/$scenario
-    rm -rf "$out"
-    mkdir -p "$out"
-    write_env "$scenario" "$out"
-    make_disk
-    make_scratch
+# scenario_timeout SCRIPT: the seconds one QEMU run of the scenario may take:
+# VM_TIMEOUT when set, else the scenario's own "# timeout: N" line, else
+# DEFAULT_TIMEOUT. Each line is 2-3 times the scenario's whole VM run (boot
+# included) as measured once with the suite's VM_WAYS="none qosd" (a third
+# way adds about half) on the 2-core host at load 2-4: smoke 18 s, calibrate
+# 17, classify 39, scale 49, cpu-noisy-neighbour 90, systemd 125,
+# memory-noisy-neighbour 128, net-noisy-neighbour 133; and at least 120 s,
+# since a boot alone took up to 47 s on a loaded host (see the boot
+# watchdog). Not measured, judged from their phases: disk-noisy-neighbour
+# and disk-iops-noisy-neighbour (like cpu's), status, reload, net-bad-input.
+DEFAULT_TIMEOUT=900
+scenario_timeout() {
+    local script=$1 line
+    if [[ -n ${VM_TIMEOUT:-} ]]; then
+        echo "$VM_TIMEOUT"
+    elif line=$(grep -m1 -xE '# timeout: [0-9]+' "$script"); then
+        echo "${line#'# timeout: '}"
+    else
+        log "warning: no '# timeout: N' line in $script: ${DEFAULT_TIMEOUT}s" >&2
+        echo "$DEFAULT_TIMEOUT"
+    fi
+}
 
-    # The host's load matters: the vCPUs are host threads, and a busy host
-    # (e.g. a parallel cargo build) makes the guest slower and noisier.
-    log "booting VM for $scenario (timeout ${VM_TIMEOUT}s; host load $(cut -d' ' -f1-3 /proc/loadavg))"
-    local start=$SECONDS rc=0
+# qemu_args OUT: the QEMU command line of one scenario's VM, into QEMU_ARGS.
+qemu_args() {
+    local out=$1
     # shellcheck disable=SC2054 # the commas are QEMU's option syntax.
-    local qemu=(
-        timeout --kill-after=10 "$VM_TIMEOUT"
+    QEMU_ARGS=(
         qemu-system-x86_64 -accel tcg -smp 2 -m 1024 -nographic -no-reboot -nic none
+        # The monitor, for dump_registers (the serial console stays on stdout).
+        -monitor "pipe:$MONITOR"
         -kernel "$KDIR/root/boot/vmlinuz-$KVER" -initrd "$INITRD"
         # tsc=reliable: under TCG the TSC follows the host clock on every
         # vCPU, but the kernel's sync check fails and falls back to HPET, whose
@@ -331,33 +345,177 @@ run_scenario() {
         # and host memory behind it (its contents are disposable).
         -drive "file=$SCRATCH,format=raw,if=virtio,cache=unsafe"
     )
+}
+
+# The boot watchdog. Once, a guest (scale's) showed nothing on its console
+# but SeaBIOS's "Booting from ROM.." for 900 s, while 12 others booted. Its
+# cause is not known. What was found:
+#   - loglevel=4 keeps the kernel silent on the console: until
+#     tests/vm/init.sh prints, such a console is every boot's, so the hang
+#     may have been anywhere from QEMU's -kernel loader to /init's 9p mounts.
+#     The first sign of the kernel is the escape sequence right after
+#     "Booting from ROM.." (its real-mode setup's int 10h, which SeaBIOS
+#     writes to the serial console), seen within 1.5 s in every boot below.
+#   - Not reproduced: 40 boots of the same guest (every scenario's is the
+#     same until it boots; QEMU 7.2, kernel 6.1.0-57, -accel tcg -smp 2),
+#     20 with tsc=reliable tsc_early_khz=N and 20 without, alternating,
+#     beside `stress-ng --cpu 1` and other builds on the 2-core host (load
+#     average 4.4-9.9). Each boot: qemu_args's command line with its
+#     console polled every 0.2 s, ended at "vm-guest: booted", 60 s allowed.
+#     All 40 booted, after 8.8-47.0 s (mean 21 s) of wall time, alike with
+#     and without the tsc arguments. Those cannot act before the kernel
+#     runs anyway, and the 12 guests that booted had them too.
+# So the harness does not wait for a cause: a guest that has not booted
+# within VM_BOOT_TIMEOUT seconds is killed and booted again, once, and its
+# vCPUs' registers are saved first (dump_registers: where it hung). "Booted"
+# is init.sh's "vm-guest: booted", printed just before the scenario starts:
+# everything before it can be redone safely. Its default, 60 s, is what the
+# issue asked for and above the slowest boot measured above (47 s, at a load
+# the 2-core CI machine does not reach); a slow boot costs one reboot.
+VM_BOOT_TIMEOUT=${VM_BOOT_TIMEOUT:-60}
+BOOT_ATTEMPTS=2
+BOOTED_MARK='vm-guest: booted'
+BOOT_MISSED=200 # run_qemu's status when the watchdog killed QEMU
+
+# wait_for_boot PID CONSOLE: until CONSOLE has BOOTED_MARK (0) or PID exits
+# (0: its exit status tells), or VM_BOOT_TIMEOUT seconds pass (1). Polls
+# twice a second with builtins (one `sleep` a poll).
+wait_for_boot() {
+    local pid=$1 console=$2 text deadline=$((SECONDS + VM_BOOT_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null; do
+        text=
+        IFS= read -r -d '' text <"$console" || true
+        [[ $text != *"$BOOTED_MARK"* ]] || return 0
+        ((SECONDS < deadline)) || return 1
+        sleep 0.5
+    done
+}
+
+# dump_registers OUT: ask QEMU's monitor for every vCPU's registers, into
+# OUT/registers.txt, and log their instruction pointers: where a hung guest
+# was. EIP below 0x100000: the BIOS or the kernel's real-mode setup (a
+# second vCPU waits in the BIOS, halted, until the kernel starts it); a
+# 64-bit RIP below 0x100000000: the kernel's decompressor; ffffffff8...: the
+# kernel (KASLR moves it). No answer means QEMU itself is stuck.
+dump_registers() {
+    local out=$1 fd line where
+    exec {fd}<>"$MONITOR.out"
+    echo 'info registers -a' >"$MONITOR.in"
+    while IFS= read -r -t 2 -u "$fd" line; do
+        printf '%s\n' "${line//$'\r'/}"
+    done >"$out/registers.txt"
+    exec {fd}<&-
+    where=$(awk '/^CPU#/ { cpu = $1 }
+        match($0, /^[ER]IP=[0-9a-f]+/) { printf "%s%s %s", sep, cpu, substr($0, 1, RLENGTH); sep = ", " }' \
+        "$out/registers.txt")
+    log "vCPUs: ${where:-no answer from the QEMU monitor} (registers in $out/registers.txt)"
+}
+
+# run_qemu OUT LIMIT: one QEMU run of QEMU_ARGS, at most LIMIT seconds, its
+# console in OUT/console.log. Returns QEMU's exit status (124 or 137 when
+# killed at LIMIT), or BOOT_MISSED when the boot watchdog killed it.
+run_qemu() {
+    local out=$1 limit=$2 rc=0
+    rm -f "$MONITOR.in" "$MONITOR.out"
+    mkfifo "$MONITOR.in" "$MONITOR.out"
+    : >"$out/console.log" # there before the background QEMU opens it
+    timeout --kill-after=10 "$limit" "${QEMU_ARGS[@]}" </dev/null >"$out/console.log" 2>&1 &
+    QEMU_PID=$!
     if [[ $VM_CONSOLE == 1 ]]; then
-        "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log" || rc=$?
+        tail -n +1 -f --pid="$QEMU_PID" "$out/console.log" &
+    fi
+    if ! wait_for_boot "$QEMU_PID" "$out/console.log"; then
+        dump_registers "$out"
+        # timeout passes the TERM on to QEMU (and KILLs it 10 s later).
+        kill "$QEMU_PID" 2>/dev/null || true
+        wait "$QEMU_PID" || true
+        rc=$BOOT_MISSED
     else
-        "${qemu[@]}" </dev/null >"$out/console.log" 2>&1 || rc=$?
+        wait "$QEMU_PID" || rc=$?
     fi
+    QEMU_PID=
+    rm -f "$MONITOR.in" "$MONITOR.out"
+    return "$rc"
+}
+
+# stop_qemu: end the QEMU run still going, if any (run.sh interrupted).
+stop_qemu() {
+    [[ -z ${QEMU_PID:-} ]] || kill "$QEMU_PID" 2>/dev/null || true
+}
+
+# boot_scenario SCENARIO OUT LIMIT: run_qemu on fresh disks, booting again
+# once when the watchdog fires; each step said in the log and in
+# OUT/report.txt. Returns the last run_qemu's status.
+boot_scenario() {
+    local scenario=$1 out=$2 limit=$3 attempt rc note
+    for ((attempt = 1; ; attempt++)); do
+        make_disk
+        make_scratch
+        qemu_args "$out"
+        rc=0
+        run_qemu "$out" "$limit" || rc=$?
+        rm -f "$SCRATCH" "$DISK"
+        ((rc == BOOT_MISSED && attempt < BOOT_ATTEMPTS)) || return "$rc"
+        mv "$out/console.log" "$out/console-attempt$attempt.log"
+        mv "$out/registers.txt" "$out/registers-attempt$attempt.txt" 2>/dev/null || true
+        note="boot watchdog: no '$BOOTED_MARK' on the console in ${VM_BOOT_TIMEOUT} s, rebooting (attempt $((attempt + 1)) of $BOOT_ATTEMPTS; that boot's console and registers: console-attempt$attempt.log, registers-attempt$attempt.txt)"
+        log "$scenario: $note"
+        echo "$note" >>"$out/report.txt"
+    done
+}
+
+# Boot one VM for one scenario. Returns non-zero if the scenario failed.
+run_scenario() {
+    local scenario=$1
+    local script=$REPO/tests/vm/scenarios/$scenario.sh
+    [[ -f $script ]] || { echo "vm: no such scenario: $script" >&2; return 1; }
+    local out=$VM_DIR/out/$scenario limit
+    limit=$(scenario_timeout "$script")
+    rm -rf "$out"
+    mkdir -p "$out"
+    write_env "$scenario" "$out"
+
+    # The host's load matters: the vCPUs are host threads, and a busy host
+    # (e.g. a parallel cargo build) makes the guest slower and noisier.
+    log "booting VM for $scenario (timeout ${limit}s, boot watchdog ${VM_BOOT_TIMEOUT}s; host load $(cut -d' ' -f1-3 /proc/loadavg))"
+    local start=$SECONDS rc=0
+    boot_scenario "$scenario" "$out" "$limit" || rc=$?
     local took=$((SECONDS - start))
-    rm -f "$SCRATCH" "$DISK"
-    # `timeout` exits 124 (137 after the kill) when the guest hung.
-    if [[ $rc == 124 || $rc == 137 ]]; then
-        echo "vm: FAIL: $scenario: QEMU killed after ${VM_TIMEOUT}s (guest hung?); see $out/console.log" >&2
-        tail -n 20 "$out/console.log" >&2 || true
-        return 1
-    elif [[ $rc != 0 ]]; then
-        echo "vm: FAIL: $scenario: QEMU exited $rc; see $out/console.log" >&2
-        tail -n 20 "$out/console.log" >&2 || true
-        return 1
-    fi
+    check_qemu_status "$scenario" "$out" "$limit" "$rc" || return 1
     log "$scenario: VM ran ${took}s (host load $(cut -d' ' -f1-3 /proc/loadavg))"
     check_guest_clock "$scenario" "$out" || return 1
     render_timeline "$scenario" "$out"
+    check_scenario_status "$scenario" "$out"
+}
 
+# check_qemu_status SCENARIO OUT LIMIT RC: fails (and says why) unless the
+# QEMU run ended by itself with status 0.
+check_qemu_status() {
+    local scenario=$1 out=$2 limit=$3 rc=$4 why
+    case $rc in
+        0) return 0 ;;
+        "$BOOT_MISSED")
+            why="boot watchdog: no '$BOOTED_MARK' on the console in ${VM_BOOT_TIMEOUT} s, on each of $BOOT_ATTEMPTS boots: the guest never started the scenario"
+            echo "$why" >>"$out/report.txt"
+            ;;
+        # `timeout` exits 124 (137 after the kill) when the guest hung.
+        124 | 137) why="QEMU killed after ${limit}s, the scenario's timeout (guest hung?)" ;;
+        *) why="QEMU exited $rc" ;;
+    esac
+    echo "vm: FAIL: $scenario: $why; see $out/console.log" >&2
+    tail -n 20 "$out/console.log" >&2 || true
+    return 1
+}
+
+# check_scenario_status SCENARIO OUT: prints the scenario's report and fails
+# unless it wrote status 0.
+check_scenario_status() {
+    local scenario=$1 out=$2 status
     if [[ -f $out/report.txt ]]; then
         echo "----- $scenario: report.txt -----"
         cat "$out/report.txt"
         echo "-----"
     fi
-    local status
     if [[ ! -f $out/status ]]; then
         echo "vm: FAIL: $scenario: no status written (scenario crashed?); console tail:" >&2
         tail -n 30 "$out/console.log" >&2 || true
@@ -396,7 +554,9 @@ main() {
     mkdir -p "$KDIR"
     fetch_kernel "$pkg"
     build_initramfs
-    trap 'rm -f "${DISK:-}" "${SCRATCH:-}"' EXIT
+    MONITOR=$VM_DIR/monitor.$$
+    # Also when interrupted: QEMU runs in the background (see run_qemu).
+    trap 'stop_qemu; rm -f "${DISK:-}" "${SCRATCH:-}" "$MONITOR.in" "$MONITOR.out"' EXIT
 
     local scenario failed=0
     for scenario in "$@"; do

@@ -4,17 +4,6 @@
 
 use super::*;
 
-fn matched(text: &str) -> Loaded {
-    match parse_on(text, DISKS) {
-        Ok(loaded) => loaded,
-        Err(error) => panic!("expected a valid config, got:\n{error}"),
-    }
-}
-
-fn match_error(text: &str, place: &str, key: &str, words: &str) {
-    assert_one_error_on(DISKS, text, place, key, words);
-}
-
 fn matchers<'a>(config: &'a Config, name: &str) -> &'a [ProcessMatcher] {
     &tenant(config, name).matchers
 }
@@ -44,7 +33,7 @@ match = [{ user = "alice" }, { uid = 1002 }, { group = "staff" }, { gid = 51 }, 
 
 #[test]
 fn every_key_is_read_and_entries_keep_their_order() {
-    let loaded = matched(EVERY_KEY);
+    let loaded = valid_on_disks(EVERY_KEY);
     // The last entry is alice's python processes, all of which the first,
     // all of alice's processes, matches already.
     assert_eq!(
@@ -57,48 +46,23 @@ fn every_key_is_read_and_entries_keep_their_order() {
     let web = tenant(&loaded.config, "web");
     assert!(!web.adopted);
     assert_eq!(web.cgroup, PathBuf::from("qosd.slice/web"));
+    // A matcher with only the keys that `set` gives it.
+    let with = |set: fn(&mut ProcessMatcher)| {
+        let mut matcher = ProcessMatcher::default();
+        set(&mut matcher);
+        matcher
+    };
     let expected = [
-        ProcessMatcher {
-            uid: Some(1001),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            uid: Some(1002),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            gid: Some(50),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            gid: Some(51),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            comm: exact("nginx"),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            comm: glob("python*"),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            exe: glob("/usr/bin/*"),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            cmdline: regex("--role=(web|api)"),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            unit: Some("nginx.service".to_owned()),
-            ..ProcessMatcher::default()
-        },
-        ProcessMatcher {
-            uid: Some(1001),
-            comm: glob("python*"),
-            ..ProcessMatcher::default()
-        },
+        with(|m| m.uid = Some(1001)),
+        with(|m| m.uid = Some(1002)),
+        with(|m| m.gid = Some(50)),
+        with(|m| m.gid = Some(51)),
+        with(|m| m.comm = exact("nginx")),
+        with(|m| m.comm = glob("python*")),
+        with(|m| m.exe = glob("/usr/bin/*")),
+        with(|m| m.cmdline = regex("--role=(web|api)")),
+        with(|m| m.unit = Some("nginx.service".to_owned())),
+        with(|m| (m.uid, m.comm) = (Some(1001), glob("python*"))),
     ];
     assert_eq!(web.matchers, expected);
     // The patterns are compiled as the keys say.
@@ -118,7 +82,7 @@ fn one_matcher_may_hold_every_key() {
 [tenants.web]
 match = [{ user = "alice", group = "staff", comm = "nginx", exe = "/usr/sbin/nginx", cmdline = "-g daemon", unit = "nginx.service" }]
 "#;
-    let loaded = matched(text);
+    let loaded = valid_on_disks(text);
     let all = &matchers(&loaded.config, "web")[0];
     assert_eq!(all.uid, Some(1001));
     assert_eq!(all.gid, Some(50));
@@ -137,32 +101,33 @@ fn names_resolve_with_the_facts_given() {
         assert_eq!((matcher.uid, matcher.gid), (Some(1001), Some(50)));
     }
     // Ids need no lookup: they may name users that do not exist (yet).
-    let config = matched("[tenants.a]\nmatch = [{ uid = 0 }, { gid = 4294967294 }]\n").config;
+    let config =
+        valid_on_disks("[tenants.a]\nmatch = [{ uid = 0 }, { gid = 4294967294 }]\n").config;
     assert_eq!(matchers(&config, "a")[0].uid, Some(0));
     assert_eq!(matchers(&config, "a")[1].gid, Some(4_294_967_294));
 }
 
 #[test]
 fn unknown_users_and_groups_are_errors_that_name_them() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ user = \"bob\" }]\n",
         "2:19",
         "tenants.web.match[0].user",
         "no user named bob on the fake host (`getent passwd` lists them; `uid = N` matches an id that has no name)",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"x\" }, { group = \"ops\" }]\n",
         "2:36",
         "tenants.web.match[1].group",
         "no group named ops on the fake host (`getent group` lists them",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ user = \"1001\" }]\n",
         "2:19",
         "tenants.web.match[0].user",
         "no user named 1001 on the fake host; to match the user id 1001, write `uid = 1001`",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ group = \"\" }]\n",
         "2:20",
         "tenants.web.match[0].group",
@@ -172,18 +137,6 @@ fn unknown_users_and_groups_are_errors_that_name_them() {
 
 #[test]
 fn the_real_lookups_name_what_they_cannot_find() {
-    assert_eq!(
-        resolve_user_name("qosd-no-such-user"),
-        Err("no user named qosd-no-such-user on this host".to_owned())
-    );
-    assert_eq!(
-        resolve_group_name("qosd-no-such-group"),
-        Err("no group named qosd-no-such-group on this host".to_owned())
-    );
-    // root is uid 0 and gid 0 wherever it is listed.
-    if let Ok(uid) = resolve_user_name("root") {
-        assert_eq!(uid, 0);
-    }
     let this_host = parse_on(
         "[tenants.a]\nmatch = [{ user = \"qosd-no-such-user\" }]\n",
         TWO_CPUS,
@@ -197,13 +150,13 @@ fn the_real_lookups_name_what_they_cannot_find() {
 
 #[test]
 fn a_user_or_group_is_named_once() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ user = \"alice\", uid = 1001 }]\n",
         "2:34",
         "tenants.web.match[0].uid",
         "`user` and `uid` both name the process's user: write one or the other",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ gid = 50, group = \"staff\" }]\n",
         "2:18",
         "tenants.web.match[0].gid",
@@ -213,19 +166,19 @@ fn a_user_or_group_is_named_once() {
 
 #[test]
 fn ids_are_whole_numbers_in_range() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ uid = -1 }]\n",
         "2:18",
         "tenants.web.match[0].uid",
         "a user id is a whole number from 0 to 4294967294, got -1",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ gid = 4294967295 }]\n",
         "2:18",
         "tenants.web.match[0].gid",
         "a group id is a whole number from 0 to 4294967294, got 4294967295",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ uid = \"1001\" }]\n",
         "2:18",
         "tenants.web.match[0].uid",
@@ -235,25 +188,25 @@ fn ids_are_whole_numbers_in_range() {
 
 #[test]
 fn an_entry_needs_a_key_and_only_known_keys() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"a\" }, {}]\n",
         "2:26",
         "tenants.web.match[1]",
         "a matcher needs at least one key (`user` or `uid`, `group` or `gid`, `comm`, `exe`, `cmdline`, `unit`); an empty one would match every process",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ usr = \"alice\" }]\n",
         "2:12",
         "tenants.web.match[0].usr",
         "unknown key, did you mean `user`?",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [\"alice\"]\n",
         "2:10",
         "tenants.web.match[0]",
         "expected a matcher table such as `{ user = \"alice\" }`",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = { user = \"alice\" }\n",
         "2:9",
         "tenants.web.match",
@@ -285,31 +238,31 @@ fn every_bad_entry_is_reported() {
 
 #[test]
 fn invalid_patterns_name_the_tenant_and_key() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"nginx\" }, { cmdline = \"--role=(web\" }]\n",
         "2:42",
         "tenants.web.match[1].cmdline",
         r#"invalid regular expression "--role=(web": unclosed group"#,
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"py[thon\" }]\n",
         "2:19",
         "tenants.web.match[0].comm",
         r#"invalid glob "py[thon": "#,
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ exe = \"/usr/bin/[a\" }]\n",
         "2:18",
         "tenants.web.match[0].exe",
         r#"invalid glob "/usr/bin/[a": "#,
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ cmdline = \"\" }]\n",
         "2:22",
         "tenants.web.match[0].cmdline",
         "an empty regular expression matches every process",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"\" }]\n",
         "2:19",
         "tenants.web.match[0].comm",
@@ -319,40 +272,40 @@ fn invalid_patterns_name_the_tenant_and_key() {
 
 #[test]
 fn patterns_that_could_never_match_are_errors() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"a-very-long-daemon\" }]\n",
         "2:19",
         "tenants.web.match[0].comm",
         r#"the kernel keeps only the first 15 bytes of a process name, so "a-very-long-daemon" never matches: write "a-very-long-dae""#,
     );
     // 15 bytes is the longest name, and a glob may be longer.
-    matched(
+    valid_on_disks(
         "[tenants.web]\nmatch = [{ comm = \"a-very-long-dae\" }, { comm = \"a-very-long-dae*\" }]\n",
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ exe = \"nginx\" }]\n",
         "2:18",
         "tenants.web.match[0].exe",
         r#"`exe` is matched against the executable's absolute path (/proc/PID/exe), so "nginx" never matches: write a path such as "/usr/bin/nginx" or a glob such as "*/nginx""#,
     );
-    matched("[tenants.web]\nmatch = [{ exe = \"*/nginx\" }]\n");
+    valid_on_disks("[tenants.web]\nmatch = [{ exe = \"*/nginx\" }]\n");
 }
 
 #[test]
 fn a_unit_is_one_name() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ unit = \"system.slice/nginx.service\" }]\n",
         "2:19",
         "tenants.web.match[0].unit",
         r#""system.slice/nginx.service" is not a unit name: `unit` names one systemd unit or slice"#,
     );
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = [{ unit = \"\" }]\n",
         "2:19",
         "tenants.web.match[0].unit",
         "a unit name must not be empty",
     );
-    let config = matched("[tenants.web]\nmatch = [{ unit = \"user-1001.slice\" }]\n").config;
+    let config = valid_on_disks("[tenants.web]\nmatch = [{ unit = \"user-1001.slice\" }]\n").config;
     assert_eq!(
         matchers(&config, "web")[0].unit.as_deref(),
         Some("user-1001.slice")
@@ -361,14 +314,14 @@ fn a_unit_is_one_name() {
 
 #[test]
 fn a_tenant_adopts_a_cgroup_or_matches_processes_not_both() {
-    match_error(
+    error_on_disks(
         "[tenants.web]\ncgroup = \"web.slice\"\nmatch = [{ comm = \"nginx\" }]\n",
         "3:9",
         "tenants.web.match",
         "matched processes are moved into a group qosd owns (qosd.slice/web); adopt a cgroup or match processes, not both",
     );
     // Even an empty list: the key says the tenant's processes are matched.
-    match_error(
+    error_on_disks(
         "[tenants.web]\nmatch = []\ncgroup = \"web.slice\"\n",
         "2:9",
         "tenants.web.match",
@@ -378,7 +331,7 @@ fn a_tenant_adopts_a_cgroup_or_matches_processes_not_both() {
 
 #[test]
 fn an_empty_list_is_a_warning() {
-    let loaded = matched("[tenants.web]\ncpu = { baseline = 1, burst = 1 }\nmatch = []\n");
+    let loaded = valid_on_disks("[tenants.web]\ncpu = { baseline = 1, burst = 1 }\nmatch = []\n");
     assert_eq!(
         loaded.warnings,
         ["`tenants.web.match` is empty: no process is moved into tenant `web`"]
@@ -388,7 +341,7 @@ fn an_empty_list_is_a_warning() {
 
 /// The warnings of a valid file whose tenants all have a cpu contract.
 fn warnings_of(text: &str) -> Vec<String> {
-    matched(text).warnings
+    valid_on_disks(text).warnings
 }
 
 #[test]
@@ -485,7 +438,7 @@ match = [{ comm = "nginx" }, { user = "alice", cmdline = "--role=(web|api)" }]
 cpu = { baseline = 0.5, burst = 2 }
 match = [{ group = "staff", exe = "/usr/bin/*" }, { unit = "batch.service" }]
 "#;
-    let summary = matched(text).config.summary();
+    let summary = valid_on_disks(text).config.summary();
     let lines: Vec<&str> = summary.lines().collect();
     assert!(lines[4].ends_with(", 4 process matchers"), "{summary}");
     let header = lines
@@ -511,22 +464,9 @@ match = [{ group = "staff", exe = "/usr/bin/*" }, { unit = "batch.service" }]
 /// fake host (user alice).
 #[test]
 fn the_example_match_configuration_is_valid_when_uncommented() {
-    let mut uncommented = 0;
-    let text: Vec<&str> = EXAMPLE
-        .lines()
-        .map(|line| match line.strip_prefix("# ") {
-            // Not the `match = [{ KEY = VALUE, ... }]` that documents the keys.
-            Some(code) if code.starts_with("match = [{ user = \"") => {
-                uncommented += 1;
-                code
-            }
-            _ => line,
-        })
-        .collect();
-    assert_eq!(uncommented, 1, "{text:#?}");
-    let loaded = matched(&text.join("\n"));
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let batch = matchers(&loaded.config, "batch");
+    // Not the `match = [{ KEY = VALUE, ... }]` that documents the keys.
+    let config = example_uncommented(&["match = [{ user = \""], 1, DISKS);
+    let batch = matchers(&config, "batch");
     assert_eq!(batch.len(), 3);
     assert_eq!(batch[0].uid, Some(1001));
 }

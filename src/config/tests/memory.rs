@@ -13,16 +13,27 @@ fn memory_error(text: &str, place: &str, key: &str, words: &str) {
 }
 
 fn valid_on_fake_host(text: &str) -> Loaded {
-    match parse_on(text, FakeHost::facts()) {
-        Ok(loaded) => loaded,
-        Err(error) => panic!("expected a valid config, got:\n{error}"),
-    }
+    valid_on(text, FakeHost::facts())
 }
 
 fn memory(tenant: &Tenant) -> MemoryContract {
     match tenant.memory {
         Some(memory) => memory,
         None => panic!("tenant {} has no memory contract", tenant.name),
+    }
+}
+
+/// A contract as validated.
+fn contract(
+    (baseline, burst): (u64, u64),
+    limit: Option<u64>,
+    protection: MemoryProtection,
+) -> MemoryContract {
+    MemoryContract {
+        baseline,
+        burst,
+        limit,
+        protection,
     }
 }
 
@@ -97,17 +108,10 @@ fn sizes_parse_in_si_and_binary_units() {
         (Ok(0), Ok(0)),
         "zero needs no unit"
     );
-    let error = size("1024").expect_err("no unit").to_string();
-    assert!(error.contains("needs a unit such as `MiB`"), "{error}");
-    let error = size("-1GiB").expect_err("negative").to_string();
-    assert!(error.contains("must not be negative, got -1GiB"), "{error}");
-    let error = size("1Gb").expect_err("bits").to_string();
-    assert!(
-        error.contains("memory is counted in bytes (`B`)"),
-        "{error}"
-    );
-    let error = size("20000000TiB").expect_err("too large").to_string();
-    assert!(error.contains("too large"), "{error}");
+    assert_refused(size("1024"), "needs a unit such as `MiB`");
+    assert_refused(size("-1GiB"), "must not be negative, got -1GiB");
+    assert_refused(size("1Gb"), "memory is counted in bytes (`B`)");
+    assert_refused(size("20000000TiB"), "too large");
 }
 
 #[test]
@@ -169,24 +173,10 @@ fn a_memory_contract_is_read() {
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let config = &loaded.config;
-    assert_eq!(
-        memory(tenant(config, "cache")),
-        MemoryContract {
-            baseline: GIB,
-            burst: 2 * GIB,
-            limit: Some(3 * GIB),
-            protection: MemoryProtection::Soft,
-        }
-    );
-    assert_eq!(
-        memory(tenant(config, "flood")),
-        MemoryContract {
-            baseline: 0,
-            burst: 512 * MIB,
-            limit: None,
-            protection: MemoryProtection::Hard,
-        }
-    );
+    let cache = contract((GIB, 2 * GIB), Some(3 * GIB), MemoryProtection::Soft);
+    assert_eq!(memory(tenant(config, "cache")), cache);
+    let flood = contract((0, 512 * MIB), None, MemoryProtection::Hard);
+    assert_eq!(memory(tenant(config, "flood")), flood);
     let hard = memory(tenant(config, "hard"));
     assert_eq!(hard.protection, MemoryProtection::Hard);
     assert_eq!(hard.baseline, 3 * GIB / 2);
@@ -398,29 +388,17 @@ fn reserved_memory_is_read_and_checked_against_mem_total() {
 }
 
 /// On the fake host: 4 GiB - 256 MiB reserved = 3.75 GiB for baselines.
-const TWO_BIG_BASELINES: &str = "[tenants.a]\nmemory = { baseline = \"2GiB\", burst = \"3GiB\" }\n\
+const TWO_BIG_BASELINES: &str = "\n[host]\n\
+     [tenants.a]\nmemory = { baseline = \"2GiB\", burst = \"3GiB\" }\n\
      [tenants.b]\nmemory = { baseline = \"2GiB\", burst = \"3GiB\", protection = \"soft\" }\n";
 
 #[test]
-fn overcommitted_memory_is_a_warning() {
-    let loaded = valid_on_fake_host(TWO_BIG_BASELINES);
-    assert_eq!(
-        loaded.warnings,
-        [
-            "memory baselines add up to 4 GiB, more than the 3.75 GiB available (MemTotal 4 GiB \
-             - 256 MiB reserved in `host.reserved_memory`); under full contention some tenants \
-             will get less than their baseline"
-        ]
-    );
-}
-
-#[test]
-fn overcommitted_memory_is_an_error_when_refused() {
-    memory_error(
-        &format!("[host]\nallow_overcommit = false\n{TWO_BIG_BASELINES}"),
-        "2:20",
-        "host.allow_overcommit",
-        "memory baselines add up to 4 GiB, more than the 3.75 GiB available (MemTotal 4 GiB - 256 MiB reserved in `host.reserved_memory`); lower the baselines or set `host.allow_overcommit = true`",
+fn overcommitted_memory_is_a_warning_or_an_error_when_refused() {
+    assert_overcommitted(
+        FakeHost::facts(),
+        TWO_BIG_BASELINES,
+        "memory baselines add up to 4 GiB, more than the 3.75 GiB available (MemTotal 4 GiB - \
+         256 MiB reserved in `host.reserved_memory`)",
     );
 }
 
@@ -465,45 +443,13 @@ fn summary_lists_memory_contracts_and_the_reserve() {
         lines[4].ends_with("cpu baselines add up to 1.0 cores, memory baselines to 1836 MiB"),
         "{summary}"
     );
-    let table = lines
-        .iter()
-        .position(|l| l.contains("MEMORY PROTECTION"))
-        .expect("memory table");
-    assert_eq!(
-        lines[table].split_whitespace().collect::<Vec<_>>(),
-        [
-            "TENANT",
-            "MEMORY",
-            "PROTECTION",
-            "BASELINE",
-            "BURST",
-            "LIMIT"
-        ],
-        "{summary}"
+    assert_table(
+        &summary,
+        "MEMORY PROTECTION",
+        "TENANT MEMORY PROTECTION BASELINE BURST LIMIT
+         cache hard (memory.min) 300 MiB 1 GiB 2 GiB
+         web soft (memory.low) 1.5 GiB 2 GiB -",
     );
-    assert_eq!(
-        lines[table + 1].split_whitespace().collect::<Vec<_>>(),
-        [
-            "cache",
-            "hard",
-            "(memory.min)",
-            "300",
-            "MiB",
-            "1",
-            "GiB",
-            "2",
-            "GiB"
-        ],
-        "{summary}"
-    );
-    assert_eq!(
-        lines[table + 2].split_whitespace().collect::<Vec<_>>(),
-        ["web", "soft", "(memory.low)", "1.5", "GiB", "2", "GiB", "-"],
-        "{summary}"
-    );
-    // Right-aligned numbers end in the same column.
-    assert_eq!(lines[table].len(), lines[table + 1].len(), "{summary}");
-    assert_eq!(lines[table].len(), lines[table + 2].len(), "{summary}");
     // No memory table without memory contracts, and the default reserve.
     let summary = valid("[tenants.web]\ncpu = { baseline = 1, burst = 2 }\n")
         .config
@@ -522,32 +468,11 @@ fn the_example_memory_configuration_is_valid_when_uncommented() {
         // Not the `memory = { baseline = B, ... }` that documents the keys.
         "memory = { baseline = \"",
     ];
-    let mut uncommented = 0;
-    let text: Vec<&str> = EXAMPLE
-        .lines()
-        .map(|line| match line.strip_prefix("# ") {
-            Some(code) if memory_lines.iter().any(|start| code.starts_with(start)) => {
-                uncommented += 1;
-                code
-            }
-            _ => line,
-        })
-        .collect();
-    assert_eq!(uncommented, 3, "{text:#?}");
-    let loaded = valid_on_fake_host(&text.join("\n"));
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let config = &loaded.config;
+    let config = example_uncommented(&memory_lines, 3, FakeHost::facts());
     assert_eq!(config.host.reserved_memory, 256 * MIB);
-    assert_eq!(
-        memory(tenant(config, "web")),
-        MemoryContract {
-            baseline: GIB,
-            burst: 2 * GIB,
-            limit: Some(3 * GIB),
-            protection: MemoryProtection::Hard,
-        }
-    );
-    let batch = memory(tenant(config, "batch"));
+    let web = contract((GIB, 2 * GIB), Some(3 * GIB), MemoryProtection::Hard);
+    assert_eq!(memory(tenant(&config, "web")), web);
+    let batch = memory(tenant(&config, "batch"));
     assert_eq!(batch.protection, MemoryProtection::Soft);
     assert_eq!(batch.limit, None);
 }

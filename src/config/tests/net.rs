@@ -10,10 +10,6 @@ interface = "eth0"
 egress = "1Gbit/s"
 "#;
 
-fn net_error(text: &str, place: &str, key: &str, words: &str) {
-    assert_one_error_on(DISKS, text, place, key, words);
-}
-
 fn net_of<'a>(tenant: &'a Tenant, interface: &str) -> &'a NetContract {
     match tenant.net.iter().find(|net| net.interface == interface) {
         Some(net) => net,
@@ -76,10 +72,8 @@ fn bit_rates_parse_in_si_and_binary_units_and_tc_spellings() {
         assert!(bits(bad).is_err(), "{bad:?} was accepted");
     }
     assert_eq!(bits("0"), Ok(BitsPerSecond(0.0)), "zero needs no unit");
-    let error = bits("100").expect_err("no unit").to_string();
-    assert!(error.contains("needs a unit such as `Mbit`"), "{error}");
-    let error = bits("100Mb/s").expect_err("b").to_string();
-    assert!(error.contains("write `bit` in full"), "{error}");
+    assert_refused(bits("100"), "needs a unit such as `Mbit`");
+    assert_refused(bits("100Mb/s"), "write `bit` in full");
     let error = bits("100 megabits").expect_err("words").to_string();
     assert!(
         error.starts_with(
@@ -173,10 +167,7 @@ net = [
 ]
 "#
     );
-    let loaded = match parse_on(&text, DISKS) {
-        Ok(loaded) => loaded,
-        Err(error) => panic!("expected a valid config, got:\n{error}"),
-    };
+    let loaded = valid_on_disks(&text);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let config = &loaded.config;
     assert_eq!(
@@ -226,13 +217,13 @@ net = [
 
 #[test]
 fn a_link_that_does_not_exist_is_an_error_that_names_it() {
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth9\"\negress = \"1Gbit/s\"\n",
         "2:13",
         "host.links[0].interface",
         "no network interface named eth9",
     );
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth/0\"\negress = \"1Gbit/s\"\n",
         "2:13",
         "host.links[0].interface",
@@ -242,7 +233,7 @@ fn a_link_that_does_not_exist_is_an_error_that_names_it() {
 
 #[test]
 fn the_same_link_twice_is_an_error_that_names_both() {
-    net_error(
+    error_on_disks(
         &format!("{ETH0_HOST}[[host.links]]\ninterface = \"eth0\"\negress = \"10Gbit/s\"\n"),
         "6:13",
         "host.links[1].interface",
@@ -253,25 +244,25 @@ fn the_same_link_twice_is_an_error_that_names_both() {
 
 #[test]
 fn a_link_capacity_must_be_a_positive_bit_rate() {
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\negress = \"0bit\"\n",
         "3:10",
         "host.links[0].egress",
         "a capacity must be more than 0, got 0 bit/s",
     );
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\negress = \"125MB/s\"\n",
         "3:10",
         "host.links[0].egress",
         r#"invalid bit rate "125MB/s": that is a byte rate, but network rates are in bits, e.g. "1Gbit/s""#,
     );
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\negress = true\n",
         "3:10",
         "host.links[0].egress",
         r#"expected a bit rate such as "100Mbit/s""#,
     );
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\n",
         "1:1",
         "host.links[0]",
@@ -294,7 +285,7 @@ fn a_plain_number_of_bits_per_second_is_read_as_bits() {
 
 #[test]
 fn a_tenant_link_must_be_declared_in_host_links() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth1\", egress = {{ baseline = 0, burst = \"1Mbit\" }} }}]\n"
         ),
@@ -304,7 +295,7 @@ fn a_tenant_link_must_be_declared_in_host_links() {
          entry with `interface = \"eth1\"` and its capacity, such as `egress = \"1Gbit/s\"` \
          (declared: eth0)",
     );
-    net_error(
+    error_on_disks(
         "[tenants.api]\nnet = [{ interface = \"eth0\", egress = { baseline = 0, burst = \"1Mbit\" } }]\n",
         "2:22",
         "tenants.api.net[0].interface",
@@ -314,7 +305,7 @@ fn a_tenant_link_must_be_declared_in_host_links() {
 
 #[test]
 fn the_same_link_twice_in_a_tenant_is_an_error() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [\n  {{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }} }},\n  {{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"2Mbit\" }} }},\n]\n"
         ),
@@ -326,7 +317,7 @@ fn the_same_link_twice_in_a_tenant_is_an_error() {
 
 #[test]
 fn an_egress_baseline_above_its_burst_is_an_error() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = \"200Mbit/s\", burst = \"100Mbit/s\" }} }}]\n"
         ),
@@ -339,7 +330,7 @@ fn an_egress_baseline_above_its_burst_is_an_error() {
 
 #[test]
 fn an_egress_burst_above_the_link_capacity_is_an_error() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = \"100Mbit/s\", burst = \"2Gbit/s\" }} }}]\n"
         ),
@@ -352,7 +343,7 @@ fn an_egress_burst_above_the_link_capacity_is_an_error() {
 
 #[test]
 fn an_egress_burst_must_be_positive() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"0Mbit/s\" }} }}]\n"
         ),
@@ -364,7 +355,7 @@ fn an_egress_burst_must_be_positive() {
 
 #[test]
 fn a_net_weight_belongs_next_to_the_interface() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\", weight = 5 }} }}]\n"
         ),
@@ -373,7 +364,7 @@ fn a_net_weight_belongs_next_to_the_interface() {
         "a net entry's weight is written next to its `interface`, not inside `egress`: \
          write `weight = ...` there",
     );
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }}, weight = 0 }}]\n"
         ),
@@ -406,7 +397,7 @@ fn a_veth_that_does_not_exist_is_only_a_warning() {
 
 #[test]
 fn a_veth_must_be_a_valid_interface_name() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }}, veth = \"veth:ctr-with-a-long-name\" }}]\n"
         ),
@@ -419,7 +410,7 @@ fn a_veth_must_be_a_valid_interface_name() {
 
 #[test]
 fn two_tenants_naming_the_same_veth_is_an_error() {
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.a]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }}, veth = \"veth-ctr\" }}]\n\
              [tenants.b]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }}, veth = \"veth-ctr\" }}]\n"
@@ -433,25 +424,25 @@ fn two_tenants_naming_the_same_veth_is_an_error() {
 
 #[test]
 fn net_entries_say_how_to_write_them() {
-    net_error(
+    error_on_disks(
         "[host.links]\ninterface = \"eth0\"\negress = \"1Gbit/s\"\n",
         "1:1",
         "host.links",
         "declare each in its own `[[host.links]]` table (double brackets)",
     );
-    net_error(
+    error_on_disks(
         "[tenants.api]\nnet = { interface = \"eth0\" }\n",
         "2:7",
         "tenants.api.net",
         "expected a list of net contracts, one per interface, such as `net = [{ interface = ",
     );
-    net_error(
+    error_on_disks(
         "[tenants.api]\nnet = [\"eth0\"]\n",
         "2:8",
         "tenants.api.net[0]",
         "expected a net contract table such as",
     );
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interfce = \"eth0\", egress = {{ baseline = 0, burst = \"1Mbit\" }} }}]\n"
         ),
@@ -459,7 +450,7 @@ fn net_entries_say_how_to_write_them() {
         "tenants.api.net[0].interfce",
         "unknown key, did you mean `interface`?",
     );
-    net_error(
+    error_on_disks(
         &format!(
             "{ETH0_HOST}[tenants.api]\nnet = [{{ interface = \"eth0\", egress = {{ baseline = 0 }} }}]\n"
         ),
@@ -467,7 +458,7 @@ fn net_entries_say_how_to_write_them() {
         "tenants.api.net[0].egress",
         "missing required key `burst`",
     );
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\negres = \"1Gbit/s\"\n",
         "3:1",
         "host.links[0].egres",
@@ -477,7 +468,7 @@ fn net_entries_say_how_to_write_them() {
 
 #[test]
 fn a_broken_host_link_does_not_make_its_tenants_undeclared() {
-    net_error(
+    error_on_disks(
         "[[host.links]]\ninterface = \"eth0\"\negress = \"fast\"\n\
          [tenants.api]\nnet = [{ interface = \"eth0\", egress = { baseline = 0, burst = \"1Mbit\" } }]\n",
         "3:10",
@@ -498,26 +489,11 @@ net = [{ interface = "eth0", egress = { baseline = "600Mbit/s", burst = "1Gbit/s
 "#;
 
 #[test]
-fn net_overcommitment_is_a_warning_by_default() {
-    let loaded = valid_on_disks(NET_OVERCOMMITTED);
-    assert_eq!(
-        loaded.warnings,
-        [
-            "net egress baselines on eth0 add up to 1200 Mbit/s, more than its capacity of \
-             1 Gbit/s; under full contention some tenants will get less than their baseline"
-        ]
-    );
-}
-
-#[test]
-fn net_overcommitment_is_an_error_when_refused() {
-    let text = NET_OVERCOMMITTED.replace("[host]\n", "[host]\nallow_overcommit = false\n");
-    net_error(
-        &text,
-        "3:20",
-        "host.allow_overcommit",
-        "net egress baselines on eth0 add up to 1200 Mbit/s, more than its capacity of \
-         1 Gbit/s; lower the baselines or set `host.allow_overcommit = true`",
+fn net_overcommitment_is_a_warning_or_an_error_when_refused() {
+    assert_overcommitted(
+        DISKS,
+        NET_OVERCOMMITTED,
+        "net egress baselines on eth0 add up to 1200 Mbit/s, more than its capacity of 1 Gbit/s",
     );
 }
 
@@ -544,21 +520,14 @@ net = [{{ interface = "eth0", egress = {{ baseline = "5mbit", burst = "1mbit" }}
     );
     // The links have errors, so the 1 Tbit/s burst is not checked against
     // eth0's capacity: that error would be noise until they are fixed.
-    let lines: Vec<&str> = rendered.lines().collect();
-    let expected = [
-        "test.toml:6:13: error: `host.links[1].interface`: no network interface named eth9",
-        "test.toml:7:10: error: `host.links[1].egress`: invalid bit rate \"10MiB/s\": that is a byte rate",
-        "test.toml:9:91: error: `tenants.a.net[0].veth`: `a/b` is not a valid interface name",
-        "test.toml:11:52: error: `tenants.b.net[0].egress.baseline`: the baseline of 5 Mbit/s is more than the burst of 1 Mbit/s",
-        "test.toml:11:89: error: `tenants.b.net[0].weight`: the weight must be a number more than 0, got -1",
-    ];
-    assert_eq!(lines.len(), expected.len(), "{rendered}");
-    for (line, prefix) in lines.iter().zip(expected) {
-        assert!(
-            line.starts_with(prefix),
-            "want {prefix:?}, got:\n{rendered}"
-        );
-    }
+    assert_error_lines(
+        &rendered,
+        "test.toml:6:13: error: `host.links[1].interface`: no network interface named eth9
+         test.toml:7:10: error: `host.links[1].egress`: invalid bit rate \"10MiB/s\": that is a byte rate
+         test.toml:9:91: error: `tenants.a.net[0].veth`: `a/b` is not a valid interface name
+         test.toml:11:52: error: `tenants.b.net[0].egress.baseline`: the baseline of 5 Mbit/s is more than the burst of 1 Mbit/s
+         test.toml:11:89: error: `tenants.b.net[0].weight`: the weight must be a number more than 0, got -1",
+    );
 }
 
 #[test]
@@ -582,49 +551,13 @@ fn summary_lists_links_and_net_contracts() {
         lines[4].ends_with("cpu baselines add up to 1.0 cores, 2 net contracts"),
         "{summary}"
     );
-    let links = lines
-        .iter()
-        .position(|l| l.starts_with("  LINK"))
-        .expect("link table");
-    assert_eq!(
-        lines[links + 1].split_whitespace().collect::<Vec<_>>(),
-        ["eth0", "1", "Gbit/s"],
-        "{summary}"
-    );
-    let contracts = lines
-        .iter()
-        .position(|l| l.contains("VETH"))
-        .expect("net contract table");
-    assert_eq!(
-        lines[contracts + 1].split_whitespace().collect::<Vec<_>>(),
-        [
-            "api",
-            "eth0",
-            "veth-ctr",
-            "100",
-            "Mbit/s",
-            "1",
-            "Gbit/s",
-            "100000000"
-        ],
-        "{summary}"
-    );
-    assert_eq!(
-        lines[contracts + 2].split_whitespace().collect::<Vec<_>>(),
-        ["web", "eth0", "-", "0", "bit/s", "500", "Mbit/s", "3"],
-        "{summary}"
-    );
-    // Right-aligned numbers end in the same column.
-    assert_eq!(lines[links].len(), lines[links + 1].len(), "{summary}");
-    assert_eq!(
-        lines[contracts].len(),
-        lines[contracts + 1].len(),
-        "{summary}"
-    );
-    assert_eq!(
-        lines[contracts + 1].len(),
-        lines[contracts + 2].len(),
-        "{summary}"
+    assert_table(&summary, "  LINK", "LINK EGRESS\neth0 1 Gbit/s");
+    assert_table(
+        &summary,
+        "VETH",
+        "TENANT LINK VETH BASELINE BURST WEIGHT
+         api eth0 veth-ctr 100 Mbit/s 1 Gbit/s 100000000
+         web eth0 - 0 bit/s 500 Mbit/s 3",
     );
 }
 
@@ -639,47 +572,16 @@ fn the_example_net_configuration_is_valid_when_uncommented() {
         // Not the `net = [{ interface = I, ... }]` that documents the keys.
         "net = [{ interface = \"",
     ];
-    let mut uncommented = 0;
-    let text: Vec<&str> = EXAMPLE
-        .lines()
-        .map(|line| match line.strip_prefix("# ") {
-            Some(code) if net_lines.iter().any(|start| code.starts_with(start)) => {
-                uncommented += 1;
-                code
-            }
-            _ => line,
-        })
-        .collect();
-    assert_eq!(uncommented, 5, "{text:#?}");
-    let loaded = valid_on_disks(&text.join("\n"));
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-    let config = &loaded.config;
-    assert_eq!(config.host.links.len(), 1);
-    let web = net_of(tenant(config, "web"), "eth0");
-    assert_eq!(web.egress.baseline, BitsPerSecond(1e8));
-    let batch = net_of(tenant(config, "batch"), "eth0");
-    assert_eq!(batch.veth.as_deref(), Some("veth-ctr"));
-}
-
-#[test]
-fn the_real_lookup_checks_names_and_finds_this_hosts_interfaces() {
-    for bad in ["", ".", "..", "eth/0", "eth:0", "eth 0", "a-name-of-16-chr"] {
-        let error = find_network_interface(bad).expect_err(bad);
-        assert!(error.contains("is not a valid interface name"), "{error}");
-        assert_eq!(check_interface_name(bad), Err(error));
-    }
-    assert_eq!(check_interface_name("a-name-of-15-ch"), Ok(()));
-    assert_eq!(
-        find_network_interface("qosd-no-such0"),
-        Err("no network interface named qosd-no-such0".to_owned())
-    );
-    let Ok(listed) = std::fs::read_dir("/sys/class/net") else {
-        return;
+    let config = example_uncommented(&net_lines, 5, DISKS);
+    let eth0 = LinkCapacity {
+        interface: "eth0".to_owned(),
+        egress: BitsPerSecond(1e9),
     };
-    for entry in listed.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        assert_eq!(find_network_interface(&name), Ok(()), "{name}");
-    }
+    assert_eq!(config.host.links, [eth0]);
+    let web = net_of(tenant(&config, "web"), "eth0");
+    assert_eq!(web.egress.baseline, BitsPerSecond(1e8));
+    let batch = net_of(tenant(&config, "batch"), "eth0");
+    assert_eq!(batch.veth.as_deref(), Some("veth-ctr"));
 }
 
 #[test]
@@ -699,10 +601,7 @@ fn no_panic_on_odd_net_input() {
         "[tenants.a]\nnet = [{ interface = \"\\u0000\", weight = nan, veth = \"\" }]\n",
         "[tenants.a]\nnet = [{ interface = \"eth0\", egress = { baseline = \"nanbit\", burst = \"-0bit\" } }]\n",
     ];
-    for text in odd {
-        let _ = parse_on(text, DISKS);
-        let _ = parse_on(text, TWO_CPUS);
-    }
+    parse_on_every_host(&odd);
 }
 
 #[test]

@@ -3,7 +3,10 @@
 
 use toml::Spanned;
 
-use super::{CheckedTenant, WEIGHT_RANGE, positive_weight, report_overcommitment};
+use super::{
+    CheckedTenant, WEIGHT_RANGE, baseline_within_burst, declared_list, exceeds, positive_weight,
+    record_first, report_overcommitment, validate_entries,
+};
 use crate::config::devices::check_device_syntax;
 use crate::config::diagnostics::{Diagnostics, Span, join_key};
 use crate::config::schema::{
@@ -17,17 +20,9 @@ use crate::config::{
 
 const DIMENSION_KEYS: &str = "`read_bps`, `write_bps`, `read_iops` or `write_iops`";
 
-/// Byte rates and IOPS are whole numbers in practice, but a rate such as
-/// "1.1MiB/s" is not, and sums of those are not exact in binary.
-const RELATIVE_SLACK: f64 = 1e-9;
-
 /// A plain number of bytes per second below this is probably a unit left out
 /// (`read_bps = 50` meaning 50 MiB/s), which is worth a warning.
 const SUSPICIOUSLY_FEW_BYTES_PER_SECOND: f64 = 1024.0;
-
-fn exceeds(value: f64, capacity: f64) -> bool {
-    value > capacity + capacity.abs() * RELATIVE_SLACK
-}
 
 /// A device that was already seen, for "declared twice" errors.
 struct SeenDevice {
@@ -45,30 +40,26 @@ impl SeenDevice {
         device: &DeviceRef,
         key: &str,
     ) -> Option<&'a SeenDevice> {
-        match seen
-            .iter()
-            .position(|earlier| earlier.number == device.number)
-        {
-            Some(index) => seen.get(index),
-            None => {
-                seen.push(SeenDevice {
-                    number: device.number,
-                    name: device.name.clone(),
-                    key: key.to_owned(),
-                });
-                None
-            }
-        }
+        let is_same = |earlier: &SeenDevice| earlier.number == device.number;
+        record_first(seen, is_same, || SeenDevice {
+            number: device.number,
+            name: device.name.clone(),
+            key: key.to_owned(),
+        })
     }
 
-    /// "`host.disks[0]`", or "`host.disks[0]` (as \"254:0\")" when it was
-    /// written differently, so the operator sees why two names are one device.
-    fn describe(&self, name: &str) -> String {
-        if self.name == name {
+    /// The error for `device`, named again after this entry named it:
+    /// "device 254:0 (254:0) {repeated} `host.disks[0]` (as \"/dev/vda\");
+    /// {advice}". The earlier name is shown when it was written differently,
+    /// so the operator sees why two names are one device.
+    fn named_again(&self, device: &DeviceRef, repeated: &str, advice: &str) -> String {
+        let earlier = if self.name == device.name {
             format!("`{}`", self.key)
         } else {
             format!("`{}` (as {:?})", self.key, self.name)
-        }
+        };
+        let (name, number) = (&device.name, device.number);
+        format!("device {name} ({number}) {repeated} {earlier}; {advice}")
     }
 }
 
@@ -79,69 +70,63 @@ pub(super) fn validate_disks(
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Vec<DiskCapacity> {
-    let mut disks = Vec::new();
     let mut seen = Vec::new();
-    for Listed { index, entry } in entries {
-        let key = format!("host.disks[{index}]");
-        let raw = entry.get_ref();
-        let errors_before = diagnostics.error_count();
-        let device_key = join_key(&key, "device");
-        let device = device_field(&raw.device, &device_key, facts, diagnostics);
-        let mut capacity = IoDimensions::default();
-        for dimension in IoDimension::ALL {
-            if let Some(written) = raw.capacity(dimension) {
-                let key = join_key(&key, dimension.key());
-                *capacity.get_mut(dimension) =
-                    capacity_field(dimension, written, &key, diagnostics);
-            }
-        }
-        if IoDimension::ALL.iter().all(|d| raw.capacity(*d).is_none()) {
-            let message = format!(
-                "declare at least one capacity of {:?}: {DIMENSION_KEYS}, \
-                 such as `read_bps = \"50MiB/s\"`",
-                raw.device.get_ref().0
-            );
-            diagnostics.error(&key, Some(entry.span()), message);
-        }
-        if let Some(device) = &device
-            && let Some(earlier) = SeenDevice::record(&mut seen, device, &key)
-        {
-            let message = format!(
-                "device {} ({}) is already declared by {}; give each device one `[[host.disks]]` entry",
-                device.name,
-                device.number,
-                earlier.describe(&device.name)
-            );
-            diagnostics.error(&device_key, Some(raw.device.span()), message);
-        }
-        if let Some(device) = device
-            && diagnostics.error_count() == errors_before
-        {
-            disks.push(DiskCapacity { device, capacity });
+    validate_entries(
+        entries,
+        "host.disks",
+        diagnostics,
+        |key, entry, diagnostics| validate_disk(key, entry, facts, &mut seen, diagnostics),
+    )
+}
+
+/// One `[[host.disks]]` entry at `key`; `seen` holds the devices of the
+/// entries before it.
+fn validate_disk(
+    key: &str,
+    entry: &Spanned<RawDiskCapacity>,
+    facts: &HostFacts,
+    seen: &mut Vec<SeenDevice>,
+    diagnostics: &mut Diagnostics,
+) -> Option<DiskCapacity> {
+    let raw = entry.get_ref();
+    let device_key = join_key(key, "device");
+    let device = resolve_device(&raw.device.get_ref().0, facts);
+    let device = diagnostics.ok_or_record(&device_key, raw.device.span(), device);
+    let mut capacity = IoDimensions::default();
+    for dimension in IoDimension::ALL {
+        if let Some(written) = raw.capacity(dimension) {
+            let key = join_key(key, dimension.key());
+            *capacity.get_mut(dimension) = capacity_field(dimension, written, &key, diagnostics);
         }
     }
-    disks
+    if IoDimension::ALL.iter().all(|d| raw.capacity(*d).is_none()) {
+        let message = format!(
+            "declare at least one capacity of {:?}: {DIMENSION_KEYS}, \
+             such as `read_bps = \"50MiB/s\"`",
+            raw.device.get_ref().0
+        );
+        diagnostics.error(key, Some(entry.span()), message);
+    }
+    if let Some(device) = &device
+        && let Some(earlier) = SeenDevice::record(seen, device, key)
+    {
+        let advice = "give each device one `[[host.disks]]` entry";
+        let message = earlier.named_again(device, "is already declared by", advice);
+        diagnostics.error(&device_key, Some(raw.device.span()), message);
+    }
+    Some(DiskCapacity {
+        device: device?,
+        capacity,
+    })
 }
 
 /// The device as written, checked for shape and resolved on this host.
-fn device_field(
-    field: &Spanned<DeviceText>,
-    key: &str,
-    facts: &HostFacts,
-    diagnostics: &mut Diagnostics,
-) -> Option<DeviceRef> {
-    let name = &field.get_ref().0;
-    let resolved = check_device_syntax(name).and_then(|()| {
-        (facts.resolve_device)(name)
-            .map_err(|reason| format!("no such block device {name}: {reason}"))
-    });
-    resolved
-        .map(|number| DeviceRef {
-            name: name.clone(),
-            number,
-        })
-        .map_err(|message| diagnostics.error(key, Some(field.span()), message))
-        .ok()
+fn resolve_device(name: &str, facts: &HostFacts) -> Result<DeviceRef, String> {
+    check_device_syntax(name)?;
+    let number = (facts.resolve_device)(name)
+        .map_err(|reason| format!("no such block device {name}: {reason}"))?;
+    let name = name.to_owned();
+    Ok(DeviceRef { name, number })
 }
 
 /// A capacity: a value of its dimension, more than 0 (a device that can do
@@ -173,9 +158,7 @@ fn io_field(
     key: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<f64> {
-    let value = parse_io(dimension, quantity)
-        .map_err(|message| diagnostics.error(key, Some(span), message))
-        .ok()?;
+    let value = diagnostics.ok_or_record(key, span, parse_io(dimension, quantity))?;
     let counts_bytes = matches!(dimension, IoDimension::ReadBps | IoDimension::WriteBps);
     if counts_bytes
         && let Quantity::Number(bytes) = quantity
@@ -202,23 +185,17 @@ pub(super) fn validate_disk_contracts(
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Vec<DiskContract> {
-    let mut contracts = Vec::new();
     let mut seen = Vec::new();
-    for Listed { index, entry } in entries {
-        let key = format!("{key}[{index}]");
+    validate_entries(entries, key, diagnostics, |key, entry, diagnostics| {
         let raw = entry.get_ref();
-        let errors_before = diagnostics.error_count();
-        let device_key = join_key(&key, "device");
-        let device = device_field(&raw.device, &device_key, facts, diagnostics);
+        let device_key = join_key(key, "device");
+        let device = resolve_device(&raw.device.get_ref().0, facts);
+        let device = diagnostics.ok_or_record(&device_key, raw.device.span(), device);
         let mut capacity = None;
         if let Some(device) = &device {
-            if let Some(earlier) = SeenDevice::record(&mut seen, device, &key) {
-                let message = format!(
-                    "device {} ({}) already has a contract in {}; write all its dimensions in one entry",
-                    device.name,
-                    device.number,
-                    earlier.describe(&device.name)
-                );
+            if let Some(earlier) = SeenDevice::record(&mut seen, device, key) {
+                let advice = "write all its dimensions in one entry";
+                let message = earlier.named_again(device, "already has a contract in", advice);
                 diagnostics.error(&device_key, Some(raw.device.span()), message);
             }
             if let Some(declared) = declared {
@@ -229,13 +206,13 @@ pub(super) fn validate_disk_contracts(
         let weight = raw
             .weight
             .as_ref()
-            .map(|weight| positive_weight(weight, &join_key(&key, "weight"), "io", diagnostics));
+            .map(|weight| positive_weight(weight, &join_key(key, "weight"), "io", diagnostics));
         let mut limits = IoDimensions::default();
         for dimension in IoDimension::ALL {
             if let Some(limit) = raw.limit(dimension) {
                 let checks = LimitChecks {
                     dimension,
-                    key: join_key(&key, dimension.key()),
+                    key: join_key(key, dimension.key()),
                     capacity,
                     weight,
                 };
@@ -247,15 +224,10 @@ pub(super) fn validate_disk_contracts(
                 "a disk entry needs a contract on at least one of {DIMENSION_KEYS}, \
                  such as `read_bps = {{ baseline = \"20MiB/s\", burst = \"50MiB/s\" }}`"
             );
-            diagnostics.error(&key, Some(entry.span()), message);
+            diagnostics.error(key, Some(entry.span()), message);
         }
-        if let Some(device) = device
-            && diagnostics.error_count() == errors_before
-        {
-            contracts.push(DiskContract { device, limits });
-        }
-    }
-    contracts
+        device.map(|device| DiskContract { device, limits })
+    })
 }
 
 /// The `[[host.disks]]` entry of `device` and its index, or an error that
@@ -272,15 +244,10 @@ fn declared_capacity<'a>(
         .enumerate()
         .find(|(_, disk)| disk.device.number == device.number);
     if found.is_none() {
-        let known = if declared.is_empty() {
-            "no device is declared yet".to_owned()
-        } else {
-            let names: Vec<String> = declared
-                .iter()
-                .map(|disk| format!("{} ({})", disk.device.name, disk.device.number))
-                .collect();
-            format!("declared: {}", names.join(", "))
-        };
+        let names = declared
+            .iter()
+            .map(|disk| format!("{} ({})", disk.device.name, disk.device.number));
+        let known = declared_list(names.collect(), "device");
         let message = format!(
             "device {} ({}) is not declared in `[[host.disks]]`; add a `[[host.disks]]` entry \
              with `device = {:?}` and its capacity, such as `read_bps = \"50MiB/s\"` ({known})",
@@ -336,16 +303,8 @@ impl LimitChecks<'_> {
         });
         let capacity = self.dimension_capacity(limit, diagnostics);
         let (baseline, burst) = (baseline?, burst?);
-        if baseline > burst {
-            let message = format!(
-                "the baseline of {} is more than the burst of {}; \
-                 the burst is a ceiling, so it must be at least the baseline",
-                format_io(dimension, baseline),
-                format_io(dimension, burst)
-            );
-            diagnostics.error(&baseline_key, Some(limit.baseline.1.clone()), message);
-            return None;
-        }
+        let ordered = baseline_within_burst(baseline, burst, |value| format_io(dimension, value));
+        diagnostics.ok_or_record(&baseline_key, limit.baseline.1.clone(), ordered)?;
         if let Some((index, device, capacity)) = capacity
             && exceeds(baseline, capacity)
         {
@@ -359,10 +318,10 @@ impl LimitChecks<'_> {
             diagnostics.error(&baseline_key, Some(limit.baseline.1.clone()), message);
             return None;
         }
-        let weight = match self.weight {
-            Some(explicit) => explicit?,
-            None => default_disk_weight(baseline, capacity.map(|(_, _, capacity)| capacity)),
-        };
+        let capacity = capacity.map(|(_, _, capacity)| capacity);
+        let weight = self
+            .weight
+            .unwrap_or_else(|| Some(default_disk_weight(baseline, capacity)))?;
         Some(Contract {
             baseline,
             burst,

@@ -4,7 +4,7 @@
 
 use toml::Spanned;
 
-use super::CheckedTenant;
+use super::{CheckedTenant, Table, validate_entries};
 use crate::config::diagnostics::{Diagnostics, join_key};
 use crate::config::schema::{IdNumber, Listed, RawMatcher};
 use crate::config::{HostFacts, ProcessMatcher, TextPattern};
@@ -29,17 +29,15 @@ pub(super) fn validate_matchers(
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Vec<ProcessMatcher> {
-    let mut matchers = Vec::new();
-    for Listed { index, entry } in entries {
-        let key = format!("{key}[{index}]");
+    validate_entries(entries, key, diagnostics, |key, entry, diagnostics| {
         let errors_before = diagnostics.error_count();
-        let matcher = validate_matcher(entry.get_ref(), &key, facts, diagnostics);
+        let matcher = validate_matcher(entry.get_ref(), key, facts, diagnostics);
         if matcher == ProcessMatcher::default() && diagnostics.error_count() == errors_before {
             let message = format!(
                 "a matcher needs at least one key ({MATCHER_KEYS}); an empty one would match \
                  every process"
             );
-            diagnostics.error(&key, Some(entry.span()), message);
+            diagnostics.error(key, Some(entry.span()), message);
         }
         if diagnostics.error_count() == errors_before
             && let Some(protected) = (facts.captures_protected)(&matcher)
@@ -48,13 +46,10 @@ pub(super) fn validate_matchers(
                 "this matcher would capture {protected}, which qosd never moves; narrow it \
                  (add `comm`, `exe` or `cmdline`)"
             );
-            diagnostics.error(&key, Some(entry.span()), message);
+            diagnostics.error(key, Some(entry.span()), message);
         }
-        if diagnostics.error_count() == errors_before {
-            matchers.push(matcher);
-        }
-    }
-    matchers
+        Some(matcher)
+    })
 }
 
 fn validate_matcher(
@@ -63,51 +58,29 @@ fn validate_matcher(
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> ProcessMatcher {
-    let mut field = Field { key, diagnostics };
-    let user = field.check(&raw.user, "user", |name| {
-        resolve(&name.0, "user", "uid", "getent passwd", facts.resolve_user)
+    let mut keys = Table { key, diagnostics };
+    let user = keys.text(&raw.user, "user", |name| {
+        resolve(name, "user", "uid", "getent passwd", facts.resolve_user)
     });
-    let uid = field.check(&raw.uid, "uid", |id| checked_id(*id, "user"));
-    let group = field.check(&raw.group, "group", |name| {
-        resolve(&name.0, "group", "gid", "getent group", facts.resolve_group)
+    let uid = keys.check(&raw.uid, "uid", |id| checked_id(*id, "user"));
+    let group = keys.text(&raw.group, "group", |name| {
+        resolve(name, "group", "gid", "getent group", facts.resolve_group)
     });
-    let gid = field.check(&raw.gid, "gid", |id| checked_id(*id, "group"));
-    field.one_of(&raw.user, "user", &raw.uid, "uid");
-    field.one_of(&raw.group, "group", &raw.gid, "gid");
+    let gid = keys.check(&raw.gid, "gid", |id| checked_id(*id, "group"));
+    keys.one_of(&raw.user, "user", &raw.uid, "uid");
+    keys.one_of(&raw.group, "group", &raw.gid, "gid");
     ProcessMatcher {
         uid: user.or(uid),
         gid: group.or(gid),
-        comm: field.check(&raw.comm, "comm", |text| comm_pattern(&text.0)),
-        exe: field.check(&raw.exe, "exe", |text| exe_pattern(&text.0)),
-        cmdline: field.check(&raw.cmdline, "cmdline", |text| cmdline_pattern(&text.0)),
-        unit: field.check(&raw.unit, "unit", |text| unit_name(&text.0)),
+        comm: keys.text(&raw.comm, "comm", comm_pattern),
+        exe: keys.text(&raw.exe, "exe", exe_pattern),
+        cmdline: keys.text(&raw.cmdline, "cmdline", cmdline_pattern),
+        unit: keys.text(&raw.unit, "unit", unit_name),
     }
 }
 
-/// The keys of one matcher, `key` being `tenants.NAME.match[I]`.
-struct Field<'a> {
-    key: &'a str,
-    diagnostics: &'a mut Diagnostics,
-}
-
-impl Field<'_> {
-    /// The checked value of an optional key, or `None` (absent, or an error
-    /// recorded at the key).
-    fn check<R, T>(
-        &mut self,
-        field: &Option<Spanned<R>>,
-        name: &str,
-        check: impl FnOnce(&R) -> Result<T, String>,
-    ) -> Option<T> {
-        let field = field.as_ref()?;
-        check(field.get_ref())
-            .map_err(|message| {
-                let key = join_key(self.key, name);
-                self.diagnostics.error(&key, Some(field.span()), message);
-            })
-            .ok()
-    }
-
+/// The keys of one matcher, the table's key being `tenants.NAME.match[I]`.
+impl Table<'_> {
     /// `user` and `uid` (or `group` and `gid`) name the same thing: an error
     /// at the second key when both are written.
     fn one_of<A, B>(

@@ -3,11 +3,11 @@
 
 use toml::Spanned;
 
-use super::{CheckedTenant, report_overcommitment};
+use super::{CheckedTenant, check_field, report_overcommitment};
 use crate::config::diagnostics::{Diagnostics, Span, join_key};
 use crate::config::schema::{MemorySize, ProtectionText, RawHost, RawMemoryContract};
 use crate::config::units::{format_bytes, parse_memory_size};
-use crate::config::{HostConfig, HostFacts, MemoryContract, MemoryProtection};
+use crate::config::{HostConfig, HostFacts, MemoryContract, MemoryProtection, SizeError};
 
 const RESERVED_KEY: &str = "host.reserved_memory";
 
@@ -22,7 +22,7 @@ pub(super) fn validate_reserved_memory(
 ) -> u64 {
     let field = raw.reserved_memory.as_ref();
     let reserved = match field {
-        Some(field) => match size_field(field, RESERVED_KEY, diagnostics) {
+        Some(field) => match check_field(field, RESERVED_KEY, diagnostics, bytes) {
             Some(reserved) => reserved,
             None => return default,
         },
@@ -47,15 +47,9 @@ pub(super) fn validate_reserved_memory(
     reserved
 }
 
-/// A size, or an error at its span.
-fn size_field(
-    field: &Spanned<MemorySize>,
-    key: &str,
-    diagnostics: &mut Diagnostics,
-) -> Option<u64> {
-    parse_memory_size(&field.get_ref().0)
-        .map_err(|error| diagnostics.error(key, Some(field.span()), error.to_string()))
-        .ok()
+/// A memory size as the file writes it, in bytes.
+fn bytes(size: &MemorySize) -> Result<u64, SizeError> {
+    parse_memory_size(&size.0)
 }
 
 /// `"hard"` (memory.min) or `"soft"` (memory.low).
@@ -96,9 +90,9 @@ pub(super) fn validate_memory_contract(
         diagnostics.error(&join_key(key, "weight"), Some(weight.span()), message);
     }
     let baseline_key = join_key(key, "baseline");
-    let baseline = size_field(&raw.baseline, &baseline_key, diagnostics);
+    let baseline = check_field(&raw.baseline, &baseline_key, diagnostics, bytes);
     let burst_key = join_key(key, "burst");
-    let burst = size_field(&raw.burst, &burst_key, diagnostics).filter(|burst| {
+    let burst = check_field(&raw.burst, &burst_key, diagnostics, bytes).filter(|burst| {
         let positive = *burst > 0;
         if !positive {
             let message = "the burst must be more than 0: it becomes memory.high, and a \
@@ -112,7 +106,7 @@ pub(super) fn validate_memory_contract(
     let limit = raw
         .limit
         .as_ref()
-        .map(|limit| size_field(limit, &limit_key, diagnostics));
+        .map(|limit| check_field(limit, &limit_key, diagnostics, bytes));
     let protection = match &raw.protection {
         Some(field) => protection_field(field, &join_key(key, "protection"), diagnostics),
         None => Some(MemoryProtection::default()),

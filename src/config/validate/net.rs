@@ -5,30 +5,25 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{CheckedTenant, report_overcommitment};
+use super::{
+    CheckedTenant, baseline_within_burst, check_field, declared_list, default_weight, exceeds,
+    record_first, report_overcommitment, validate_entries,
+};
 use crate::config::devices::check_interface_name;
 use crate::config::diagnostics::{Diagnostics, Span, join_key};
 use crate::config::schema::{
     BitRate, InterfaceText, Listed, Quantity, RawEgressLimit, RawLinkCapacity, RawNetContract,
     Weight,
 };
-use crate::config::units::{format_bits_per_second, format_number, parse_bits_per_second};
+use crate::config::units::{format_bits_per_second, format_number, parse_quantity};
 use crate::config::{
     AgentConfig, BitsPerSecond, Contract, HostConfig, HostFacts, LinkCapacity,
-    NFTABLES_CGROUP_MOUNT, NetContract, ZERO_BASELINE_WEIGHT,
+    NFTABLES_CGROUP_MOUNT, NetContract,
 };
-
-/// Rates such as "1.1Mbit/s" are not whole numbers, and sums of those are
-/// not exact in binary.
-const RELATIVE_SLACK: f64 = 1e-9;
 
 /// A plain number of bits per second below this is probably a unit left out
 /// (`egress = 100` meaning 100 Mbit/s), which is worth a warning.
 const SUSPICIOUSLY_FEW_BITS_PER_SECOND: f64 = 1000.0;
-
-fn exceeds(value: f64, capacity: f64) -> bool {
-    value > capacity + capacity.abs() * RELATIVE_SLACK
-}
 
 /// An interface that was already named, for "declared twice" errors.
 struct Seen {
@@ -40,16 +35,11 @@ struct Seen {
 /// Records `name` under `key`; an earlier entry with the same name is
 /// returned instead (and `name` is not recorded).
 fn record<'a>(seen: &'a mut Vec<Seen>, name: &str, key: &str) -> Option<&'a Seen> {
-    match seen.iter().position(|earlier| earlier.name == name) {
-        Some(index) => seen.get(index),
-        None => {
-            seen.push(Seen {
-                name: name.to_owned(),
-                key: key.to_owned(),
-            });
-            None
-        }
-    }
+    let is_same = |earlier: &Seen| earlier.name == name;
+    record_first(seen, is_same, || Seen {
+        name: name.to_owned(),
+        key: key.to_owned(),
+    })
 }
 
 /// A `veth` named by some tenant: a veth's traffic goes to one tenant.
@@ -67,50 +57,52 @@ pub(super) fn validate_links(
     facts: &HostFacts,
     diagnostics: &mut Diagnostics,
 ) -> Vec<LinkCapacity> {
-    let mut links = Vec::new();
     let mut seen = Vec::new();
-    for Listed { index, entry } in entries {
-        let key = format!("host.links[{index}]");
-        let raw = entry.get_ref();
-        let errors_before = diagnostics.error_count();
-        let interface_key = join_key(&key, "interface");
-        let interface = interface_field(&raw.interface, &interface_key, facts, diagnostics);
-        let egress = capacity_field(&raw.egress, &join_key(&key, "egress"), diagnostics);
-        if let Some(interface) = &interface
-            && let Some(earlier) = record(&mut seen, interface, &key)
-        {
-            let message = format!(
-                "interface {interface} is already declared by `{}`; give each interface one \
-                 `[[host.links]]` entry",
-                earlier.key
-            );
-            diagnostics.error(&interface_key, Some(raw.interface.span()), message);
-        }
-        if let (Some(interface), Some(egress)) = (interface, egress)
-            && diagnostics.error_count() == errors_before
-        {
-            links.push(LinkCapacity { interface, egress });
-        }
+    validate_entries(
+        entries,
+        "host.links",
+        diagnostics,
+        |key, entry, diagnostics| {
+            validate_link(key, entry.get_ref(), facts, &mut seen, diagnostics)
+        },
+    )
+}
+
+/// One `[[host.links]]` entry at `key`; `seen` holds the interfaces of the
+/// entries before it.
+fn validate_link(
+    key: &str,
+    raw: &RawLinkCapacity,
+    facts: &HostFacts,
+    seen: &mut Vec<Seen>,
+    diagnostics: &mut Diagnostics,
+) -> Option<LinkCapacity> {
+    let interface_key = join_key(key, "interface");
+    let interface = find_link_interface(&raw.interface.get_ref().0, facts);
+    let interface = diagnostics.ok_or_record(&interface_key, raw.interface.span(), interface);
+    let egress = capacity_field(&raw.egress, &join_key(key, "egress"), diagnostics);
+    if let Some(interface) = &interface
+        && let Some(earlier) = record(seen, interface, key)
+    {
+        let message = format!(
+            "interface {interface} is already declared by `{}`; give each interface one \
+             `[[host.links]]` entry",
+            earlier.key
+        );
+        diagnostics.error(&interface_key, Some(raw.interface.span()), message);
     }
-    links
+    Some(LinkCapacity {
+        interface: interface?,
+        egress: egress?,
+    })
 }
 
 /// A link's interface: a valid name, of an interface of this host.
-fn interface_field(
-    field: &Spanned<InterfaceText>,
-    key: &str,
-    facts: &HostFacts,
-    diagnostics: &mut Diagnostics,
-) -> Option<String> {
-    let name = &field.get_ref().0;
-    let found = check_interface_name(name).and_then(|()| {
-        (facts.find_interface)(name)
-            .map_err(|reason| format!("{reason} (`ip link` lists the interfaces of this host)"))
-    });
-    found
-        .map(|()| name.clone())
-        .map_err(|message| diagnostics.error(key, Some(field.span()), message))
-        .ok()
+fn find_link_interface(name: &str, facts: &HostFacts) -> Result<String, String> {
+    check_interface_name(name)?;
+    (facts.find_interface)(name)
+        .map_err(|reason| format!("{reason} (`ip link` lists the interfaces of this host)"))?;
+    Ok(name.to_owned())
 }
 
 /// A link's egress capacity: a bit rate, more than 0 (a link that carries
@@ -137,10 +129,10 @@ fn bit_rate_field(
     key: &str,
     diagnostics: &mut Diagnostics,
 ) -> Option<BitsPerSecond> {
+    let rate = check_field(field, key, diagnostics, |rate| {
+        parse_quantity(&rate.0, BitsPerSecond::new)
+    })?;
     let quantity = &field.get_ref().0;
-    let rate = parse_bits_per_second(quantity)
-        .map_err(|error| diagnostics.error(key, Some(field.span()), error.to_string()))
-        .ok()?;
     if let Quantity::Number(bits) = quantity
         && *bits > 0.0
         && *bits < SUSPICIOUSLY_FEW_BITS_PER_SECOND
@@ -174,23 +166,17 @@ impl NetChecks<'_> {
         veths: &mut Vec<SeenVeth>,
         diagnostics: &mut Diagnostics,
     ) -> Vec<NetContract> {
-        let mut contracts = Vec::new();
         let mut seen = Vec::new();
-        for Listed { index, entry } in entries {
-            let key = format!("{}[{index}]", self.key);
+        validate_entries(entries, self.key, diagnostics, |key, entry, diagnostics| {
             let raw = entry.get_ref();
-            let errors_before = diagnostics.error_count();
-            let interface_key = join_key(&key, "interface");
+            let interface_key = join_key(key, "interface");
             let name = &raw.interface.get_ref().0;
-            let interface = check_interface_name(name)
-                .map_err(|message| {
-                    diagnostics.error(&interface_key, Some(raw.interface.span()), message)
-                })
-                .ok()
-                .map(|()| name.clone());
+            let interface = check_interface_name(name).map(|()| name.clone());
+            let interface =
+                diagnostics.ok_or_record(&interface_key, raw.interface.span(), interface);
             let mut link = None;
             if let Some(interface) = &interface {
-                if let Some(earlier) = record(&mut seen, interface, &key) {
+                if let Some(earlier) = record(&mut seen, interface, key) {
                     let message = format!(
                         "interface {interface} already has a contract in `{}`; give each \
                          interface one entry",
@@ -209,24 +195,19 @@ impl NetChecks<'_> {
             let weight = raw
                 .weight
                 .as_ref()
-                .map(|weight| net_weight(weight, &join_key(&key, "weight"), diagnostics));
-            let egress_key = join_key(&key, "egress");
+                .map(|weight| net_weight(weight, &join_key(key, "weight"), diagnostics));
+            let egress_key = join_key(key, "egress");
             let egress = validate_egress(&raw.egress, &egress_key, link, weight, diagnostics);
             let veth = raw
                 .veth
                 .as_ref()
-                .and_then(|veth| self.veth(veth, &join_key(&key, "veth"), veths, diagnostics));
-            if let (Some(interface), Some(egress)) = (interface, egress)
-                && diagnostics.error_count() == errors_before
-            {
-                contracts.push(NetContract {
-                    interface,
-                    veth,
-                    egress,
-                });
-            }
-        }
-        contracts
+                .and_then(|veth| self.veth(veth, &join_key(key, "veth"), veths, diagnostics));
+            Some(NetContract {
+                interface: interface?,
+                veth,
+                egress: egress?,
+            })
+        })
     }
 
     /// The host-side veth of the tenant's network namespace: a valid name,
@@ -284,15 +265,8 @@ fn declared_link<'a>(
         .enumerate()
         .find(|(_, link)| link.interface == interface);
     found.ok_or_else(|| {
-        let known = if declared.is_empty() {
-            "no link is declared yet".to_owned()
-        } else {
-            let names: Vec<&str> = declared
-                .iter()
-                .map(|link| link.interface.as_str())
-                .collect();
-            format!("declared: {}", names.join(", "))
-        };
+        let names = declared.iter().map(|link| link.interface.clone());
+        let known = declared_list(names.collect(), "link");
         format!(
             "interface {interface} is not declared in `[[host.links]]`; declare it in a \
              `[[host.links]]` entry with `interface = {interface:?}` and its capacity, such as \
@@ -347,14 +321,8 @@ fn validate_egress(
         positive
     });
     let (baseline, burst) = (baseline?, burst?);
-    if baseline > burst {
-        let message = format!(
-            "the baseline of {baseline} is more than the burst of {burst}; \
-             the burst is a ceiling, so it must be at least the baseline"
-        );
-        diagnostics.error(&baseline_key, Some(raw.baseline.span()), message);
-        return None;
-    }
+    let ordered = baseline_within_burst(baseline, burst, |rate| rate.to_string());
+    diagnostics.ok_or_record(&baseline_key, raw.baseline.span(), ordered)?;
     if let Some((index, link)) = link
         && exceeds(burst.get(), link.egress.get())
     {
@@ -366,25 +334,12 @@ fn validate_egress(
         diagnostics.error(&burst_key, Some(raw.burst.span()), message);
         return None;
     }
-    let weight = match weight {
-        Some(explicit) => explicit?,
-        None => default_net_weight(baseline),
-    };
+    let weight = weight.unwrap_or_else(|| Some(default_weight(baseline.get())))?;
     Some(Contract {
         baseline,
         burst,
         weight,
     })
-}
-
-/// The weight defaults to the baseline in bits/s; a zero baseline gets
-/// [`ZERO_BASELINE_WEIGHT`], as for the other resources.
-fn default_net_weight(baseline: BitsPerSecond) -> f64 {
-    if baseline.get() > 0.0 {
-        baseline.get()
-    } else {
-        ZERO_BASELINE_WEIGHT
-    }
 }
 
 /// nftables resolves a `socket cgroupv2` path under its own compiled-in

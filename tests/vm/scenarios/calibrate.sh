@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 120
 # `qosd calibrate` on a real device: the guest's /dev/vda is a scratch disk
 # that QEMU throttles to 50 MB/s (52428800 B/s, reads and writes together).
 # Checked:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 120
 # Classification of processes into tenants on a real kernel (issue 5).
 #
 # Two tenants made of processes: alice (uid 1001; cpu baseline 0.5, burst 2)

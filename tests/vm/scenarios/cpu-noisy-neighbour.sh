@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 240
 # CPU noisy neighbour, on 2 vCPUs, first without qosd and then with it, in
 # the same VM run (the emulated machine is noisy: compare within one run).
 #

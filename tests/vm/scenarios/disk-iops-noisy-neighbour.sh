@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 300
 # Disk noisy neighbour, IOPS dimension: the same scenario as
 # disk-noisy-neighbour.sh (see its header for phases, ways and checks) with
 # random 4k direct writes and contracts on write_iops. The capacity is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 300
 # Disk noisy neighbour on the QEMU-throttled virtio disk /dev/vda (52428800
 # B/s in all = 50 MiB/s), three ways in the same VM run (the emulated machine
 # is noisy: compare within one run):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 360
 # Memory noisy neighbour: a neighbour flooding the page cache must not evict
 # a tenant's protected working set. The guest has 1 GiB of RAM (960 MiB
 # MemTotal); two tenants:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 180
 # Network contracts on a host that cannot hold them: each failure is named,
 # and the other resources keep working.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 360
 # Network egress noisy neighbour, three ways in the same VM run (the emulated
 # machine is noisy: compare within one run):
 #   none    no shaping on the host: the router's tbf (the physical link) is

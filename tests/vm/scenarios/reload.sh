@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 180
 # Configuration reload (SIGHUP) and shutdown (SIGTERM) on a real kernel.
 #
 # One tenant "batch" (cpu burst 1.0, interval 1s) with a busy load that wants

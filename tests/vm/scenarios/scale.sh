@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 150
 # The agent at scale on a real kernel: 10, 100 and 1000 tenants whose cgroups
 # qosd creates itself (under agent.parent). For each size:
 #   - every tenant's group exists with the contract's cpu.weight and cpu.max

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 120
 # Smoke test of the VM harness itself: the guest has its own cgroup v2 with
 # the controllers qosd needs, the throttled disk, the scratch disk, ext4,
 # module autoloading for tc and nft, and the built binaries.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 180
 # `qosd status` against the running agent (issue 6), on 2 vCPUs.
 #
 #   web:   cpu baseline 1.5 cores, burst 2: `stress-ng --cpu 1`, one busy

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 360
 # vm-init: systemd
 #
 # qosd under a real systemd (issue 6): the line above makes tests/vm/init.sh

@@ -23,3 +23,24 @@ pub fn resolve_group_name(name: &str) -> Result<u32, String> {
         Err(error) => Err(format!("cannot look up group {name}: {error}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_lookups_name_what_they_cannot_find() {
+        assert_eq!(
+            resolve_user_name("qosd-no-such-user"),
+            Err("no user named qosd-no-such-user on this host".to_owned())
+        );
+        assert_eq!(
+            resolve_group_name("qosd-no-such-group"),
+            Err("no group named qosd-no-such-group on this host".to_owned())
+        );
+        // root is uid 0 and gid 0 wherever it is listed.
+        if let Ok(uid) = resolve_user_name("root") {
+            assert_eq!(uid, 0);
+        }
+    }
+}
