@@ -223,11 +223,12 @@ mod tests {
 
     #[test]
     fn stat_and_events_take_their_keys_and_require_them() {
-        let stat = "anon 1000\nfile 2000\nkernel 5\nshmem 0\n";
-        let events = "low 0\nhigh 7\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n";
         let files = [
-            ("memory.stat", stat),
-            ("memory.events", events),
+            ("memory.stat", "anon 1000\nfile 2000\nkernel 5\nshmem 0\n"),
+            (
+                "memory.events",
+                "low 0\nhigh 7\nmax 1\noom 1\noom_kill 1\noom_group_kill 0\n",
+            ),
             ("memory.current", "123456\n"),
         ];
         let (_tree, group) = FakeTree::with_group("t", &files);
