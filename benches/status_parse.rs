@@ -33,7 +33,7 @@ fn status_path(root: &Path, pid: u32) -> PathBuf {
 
 fn status_parse(c: &mut Criterion) {
     let pid = std::process::id();
-    let copy = tempfile::tempdir_in(tmpfs()).expect("tempdir");
+    let copy = tempfile::tempdir_in(qosd::testing::tmpfs_dir()).expect("tempdir");
     let live_status = status_path(Path::new("/proc"), pid);
     let copied_status = status_path(copy.path(), pid);
     std::fs::create_dir_all(copied_status.parent().expect("a pid directory")).expect("mkdir");
@@ -78,22 +78,5 @@ fn status_parse(c: &mut Criterion) {
     });
 }
 
-criterion_group! {
-    name = benches;
-    // Plots need fonts that a build machine may lack; the numbers are all
-    // this is for.
-    config = Criterion::default().without_plots();
-    targets = status_parse
-}
+criterion_group!(benches, status_parse);
 criterion_main!(benches);
-
-/// /dev/shm where there is one, so the copy's read costs what a read of
-/// memory does, not a disk filesystem's.
-fn tmpfs() -> PathBuf {
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() {
-        shm
-    } else {
-        std::env::temp_dir()
-    }
-}

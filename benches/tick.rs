@@ -24,9 +24,7 @@ fn tick(c: &mut Criterion) {
     qosd::agent::raise_open_files_limit();
     let mut group = c.benchmark_group("tick");
     for tenants in [10, 100, 1000] {
-        // tmpfs, like cgroupfs, keeps files in memory; a disk-backed /tmp would
-        // measure the disk filesystem instead of qosd.
-        let dir = tempfile::tempdir_in(fake_tree_parent()).expect("tempdir");
+        let dir = tempfile::tempdir_in(testing::tmpfs_dir()).expect("tempdir");
         let mut host = FakeHost::create(dir.path(), tenants).expect("fake host");
         let mut agent = agent_over(&host);
         agent.tick();
@@ -48,7 +46,7 @@ fn tick(c: &mut Criterion) {
 /// Why `Group` keeps the files it reads every tick open: one cpu.stat read
 /// through a fresh handle (open + read + close) against a kept one (pread).
 fn read_cpu_stat(c: &mut Criterion) {
-    let dir = tempfile::tempdir_in(fake_tree_parent()).expect("tempdir");
+    let dir = tempfile::tempdir_in(testing::tmpfs_dir()).expect("tempdir");
     let host = FakeHost::create(dir.path(), 1).expect("fake host");
     let hierarchy = Hierarchy::at(host.cgroup_root());
     let tenant = std::path::Path::new("t0");
@@ -90,12 +88,3 @@ fn read_link(c: &mut Criterion) {
 
 criterion_group!(benches, tick, read_cpu_stat, read_link);
 criterion_main!(benches);
-
-fn fake_tree_parent() -> PathBuf {
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() {
-        shm
-    } else {
-        std::env::temp_dir()
-    }
-}

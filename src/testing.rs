@@ -56,6 +56,18 @@ pub const PSI_ZERO: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
                         full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
 
 /// Writes `(name, content)` files into `dir`.
+/// Where benchmarks put their files: /dev/shm where there is one, since
+/// tmpfs, like cgroupfs and procfs, keeps files in memory and a disk-backed
+/// /tmp would measure the disk filesystem instead of qosd.
+pub fn tmpfs_dir() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    if shm.is_dir() {
+        shm
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 pub fn write_files(dir: &Path, files: &[(&str, &str)]) -> io::Result<()> {
     files
         .iter()
