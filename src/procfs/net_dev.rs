@@ -57,23 +57,37 @@ impl ProcFs {
 /// Two header lines, then `name: counters...`, 8 receive counters (bytes
 /// first) then 8 transmit (bytes, packets, errs, drop, ...). procfs-core
 /// splits at whitespace, so it needs the space after the colon that kernels
-/// print since the 2.6 series.
+/// print since the 2.6 series. Read every tick: the whole file is parsed
+/// once, and only a file that fails is parsed again line by line, to name
+/// the line.
 fn parse_net_dev(text: &str) -> Result<BTreeMap<String, NetDevStats>, String> {
+    match InterfaceDeviceStatus::from_read(text.as_bytes()) {
+        Ok(InterfaceDeviceStatus(interfaces)) => Ok(interfaces
+            .into_iter()
+            .map(|(name, device)| (name, stats(&device)))
+            .collect()),
+        Err(error) => Err(first_bad_line(text).unwrap_or_else(|| crate_reason(error))),
+    }
+}
+
+fn stats(device: &DeviceStatus) -> NetDevStats {
+    NetDevStats {
+        received_bytes: device.recv_bytes,
+        transmitted_bytes: device.sent_bytes,
+        transmitted_packets: device.sent_packets,
+        transmit_drops: device.sent_drop,
+    }
+}
+
+/// Why the first interface line that fails does, with the line.
+fn first_bad_line(text: &str) -> Option<String> {
     text.lines()
         .skip(2)
         .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let device = parse_interface_line(line)
-                .map_err(|reason| format!("{reason} in line {line:?}"))?;
-            let stats = NetDevStats {
-                received_bytes: device.recv_bytes,
-                transmitted_bytes: device.sent_bytes,
-                transmitted_packets: device.sent_packets,
-                transmit_drops: device.sent_drop,
-            };
-            Ok((device.name, stats))
+        .find_map(|line| {
+            let reason = parse_interface_line(line).err()?;
+            Some(format!("{reason} in line {line:?}"))
         })
-        .collect()
 }
 
 /// One interface's line. procfs-core parses lines only as part of a whole
