@@ -204,7 +204,6 @@ fn missing_adopted_groups(config: &config::Config) -> Vec<String> {
         .collect()
 }
 
-/// The CPUs of this host, for the overcommitment check.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -4,8 +4,8 @@
 use toml::Spanned;
 
 use super::{
-    CheckedTenant, WEIGHT_RANGE, baseline_within_burst, declared_list, exceeds, positive_weight,
-    record_first, report_overcommitment, validate_entries,
+    CheckedTenant, WEIGHT_RANGE, baseline_within_burst, check_field, declared_list, exceeds,
+    positive_weight, record_first, report_overcommitment, validate_entries,
 };
 use crate::config::devices::check_device_syntax;
 use crate::config::diagnostics::{Diagnostics, Span, join_key};
@@ -90,8 +90,9 @@ fn validate_disk(
 ) -> Option<DiskCapacity> {
     let raw = entry.get_ref();
     let device_key = join_key(key, "device");
-    let device = resolve_device(&raw.device.get_ref().0, facts);
-    let device = diagnostics.ok_or_record(&device_key, raw.device.span(), device);
+    let device = check_field(&raw.device, &device_key, diagnostics, |written| {
+        resolve_device(&written.0, facts)
+    });
     let mut capacity = IoDimensions::default();
     for dimension in IoDimension::ALL {
         if let Some(written) = raw.capacity(dimension) {
@@ -189,8 +190,9 @@ pub(super) fn validate_disk_contracts(
     validate_entries(entries, key, diagnostics, |key, entry, diagnostics| {
         let raw = entry.get_ref();
         let device_key = join_key(key, "device");
-        let device = resolve_device(&raw.device.get_ref().0, facts);
-        let device = diagnostics.ok_or_record(&device_key, raw.device.span(), device);
+        let device = check_field(&raw.device, &device_key, diagnostics, |written| {
+            resolve_device(&written.0, facts)
+        });
         let mut capacity = None;
         if let Some(device) = &device {
             if let Some(earlier) = SeenDevice::record(&mut seen, device, key) {

@@ -78,8 +78,9 @@ fn validate_link(
     diagnostics: &mut Diagnostics,
 ) -> Option<LinkCapacity> {
     let interface_key = join_key(key, "interface");
-    let interface = find_link_interface(&raw.interface.get_ref().0, facts);
-    let interface = diagnostics.ok_or_record(&interface_key, raw.interface.span(), interface);
+    let interface = check_field(&raw.interface, &interface_key, diagnostics, |written| {
+        find_link_interface(&written.0, facts)
+    });
     let egress = capacity_field(&raw.egress, &join_key(key, "egress"), diagnostics);
     if let Some(interface) = &interface
         && let Some(earlier) = record(seen, interface, key)
