@@ -328,8 +328,8 @@ impl Rates {
     }
 }
 
-/// The kernel counts diskstats sectors in 512-byte units, whatever the device.
-const SECTOR_BYTES: f64 = 512.0;
+/// diskstats' sectors, in bytes.
+const SECTOR_BYTES: f64 = crate::procfs::SECTOR_BYTES as f64;
 
 fn device_rates(
     before: &BTreeMap<DeviceNumber, DiskStats>,

@@ -196,6 +196,8 @@ pub struct NetlinkSocket {
     protocol: libc::c_int,
     socket: Option<OwnedFd>,
     sequence: u32,
+    /// Kept between requests: a dump runs every tick for every link.
+    buffer: Vec<u8>,
 }
 
 impl NetlinkSocket {
@@ -214,6 +216,7 @@ impl NetlinkSocket {
             protocol,
             socket: None,
             sequence: 0,
+            buffer: vec![0; RECEIVE_BUFFER],
         }
     }
 
@@ -236,10 +239,9 @@ impl NetlinkSocket {
         send(socket, &message).map_err(RequestError::Send)?;
         let dump = flags & NLM_F_DUMP != 0;
         let mut replies = Vec::new();
-        let mut buffer = vec![0u8; RECEIVE_BUFFER];
         loop {
-            let received = receive(socket, &mut buffer).map_err(RequestError::Receive)?;
-            for (header, payload) in messages(&buffer[..received]) {
+            let received = receive(socket, &mut self.buffer).map_err(RequestError::Receive)?;
+            for (header, payload) in messages(&self.buffer[..received]) {
                 if header.sequence != self.sequence {
                     continue; // a late answer to an earlier, failed request
                 }

@@ -25,16 +25,6 @@ pub struct DiskStats {
     pub time_in_queue_ms: u64,
 }
 
-impl DiskStats {
-    pub fn bytes_read(&self) -> u64 {
-        self.sectors_read.saturating_mul(SECTOR_BYTES)
-    }
-
-    pub fn bytes_written(&self) -> u64 {
-        self.sectors_written.saturating_mul(SECTOR_BYTES)
-    }
-}
-
 impl ProcFs {
     /// /proc/diskstats by device number: whole disks and partitions alike
     /// (the caller picks). A malformed line is an error naming the line.
@@ -128,14 +118,14 @@ mod tests {
             major: 254,
             minor: 16,
         };
-        assert_eq!(disks[&vdb].bytes_read(), 209_853_952 * 512);
+        assert_eq!(disks[&vdb].sectors_read, 209_853_952);
         assert_eq!(disks[&vdb].io_ticks_ms, 5_120_442);
         // Partitions are kept; the caller picks.
         let vda1 = DeviceNumber {
             major: 254,
             minor: 1,
         };
-        assert_eq!(disks[&vda1].bytes_written(), 1_738_520 * 512);
+        assert_eq!(disks[&vda1].sectors_written, 1_738_520);
         assert_eq!(
             disks[&DeviceNumber { major: 7, minor: 1 }],
             DiskStats::default()
