@@ -100,15 +100,25 @@ mod tests {
         // Each case followed by the lines procfs-core requires, so that it
         // fails for its own reason.
         let required = "ctxt 1\nbtime 1\nprocesses 1\n";
+        let missing = "a field is missing";
         let cases = [
-            "",
-            "cpu  1 2 3\ncpu0 1 2 3 4 5 6 7 8\n",
-            "cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7 8\n",
-            "cpu  1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n",
-            "cpu  1 2 3 4 5 6 7 8\n",
-            "cpu  18446744073709551615 1 0 0 0 0 0 0\ncpu0 0 0 0 0\n",
+            ("", missing),
+            ("cpu  1 2 3\ncpu0 1 2 3 4 5 6 7 8\n", missing),
+            (
+                "cpu  1 2 3 4 5 6 7\ncpu0 1 2 3 4 5 6 7 8\n",
+                "the \"cpu\" line has fewer than 8 fields",
+            ),
+            (
+                "cpu  1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n",
+                "(\"x\") as a u64",
+            ),
+            ("cpu  1 2 3 4 5 6 7 8\n", "no \"cpuN\" lines"),
+            (
+                "cpu  18446744073709551615 1 0 0 0 0 0 0\ncpu0 0 0 0 0\n",
+                "the \"cpu\" line overflows u64",
+            ),
         ];
-        for case in cases {
+        for (case, reason) in cases {
             let text = format!("{case}{required}");
             let (_dir, procfs) = fake_proc(&[("stat", &text)]);
             let error = procfs.read_cpu_stat().unwrap_err();
@@ -116,7 +126,9 @@ mod tests {
                 matches!(error, ProcError::Parse { .. }),
                 "{text:?}: {error}"
             );
-            assert!(error.to_string().contains("stat"), "{error}");
+            let message = error.to_string();
+            assert!(message.contains("/stat: "), "{message}");
+            assert!(message.contains(reason), "{case:?}: {message}");
         }
     }
 }
