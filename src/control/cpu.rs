@@ -1,7 +1,8 @@
-//! CPU contracts: `cpu.weight` from the contract's weight, and `cpu.max`
-//! from the policy's share of the host's cores. `cpu.max` is not
-//! work-conserving, so it is lifted while the CPUs are not contended and
-//! clamps tenants above baseline when they are.
+//! CPU contracts: `cpu.weight` from the contract's weight, boosted while a
+//! tenant waits below its baseline under contention, and `cpu.max` from the
+//! policy's share of the host's cores. `cpu.max` is not work-conserving, so
+//! it is lifted while the CPUs are not contended and clamps tenants above
+//! baseline when they are.
 
 use prometheus::{Counter, CounterVec, Gauge, GaugeVec};
 
@@ -29,6 +30,8 @@ pub struct CpuControl {
 struct CpuTenant {
     /// The CPU limit (cores) in force, as qosd last set it.
     limit: Option<f64>,
+    /// Whether its weight is boosted (`policy::weight_boosts`).
+    boosted: bool,
     /// Looked up once, not on every tick.
     series: Option<CpuSeries>,
 }
@@ -138,17 +141,24 @@ impl CpuControl {
         &mut self,
         (tick, index): (&Tick, usize),
         contract: Contract<Cores>,
-        limit: f64,
+        (limit, boosted): (f64, bool),
         why: &str,
         enforcer: &mut Enforcer,
     ) -> Result<crate::enforce::Writes, crate::cgroup::CgroupError> {
         let online = f64::from(tick.sample.host_cpu.online_cpus);
         let desired = CpuLimits {
-            weight: policy::cpu_weight(contract.weight),
+            weight: policy::effective_cpu_weight(contract.weight, boosted),
             max: cpu_max(limit, online),
         };
         let managed = &tick.tenants[index];
         let done = enforcer.apply_cpu(&managed.group, desired)?;
+        let was_boosted = std::mem::replace(&mut self.tenants[index].boosted, boosted);
+        log_boost_change(
+            &managed.tenant.name,
+            (was_boosted, boosted),
+            desired.weight,
+            why,
+        );
         let what = || format!("{} cpu.max", managed.tenant.name);
         let cores = |v: f64| format!("{v:.2} cores");
         let before = self.tenants[index].limit.replace(limit);
@@ -199,9 +209,14 @@ impl ResourceControl for CpuControl {
         self.report_contention(&allocation, capacity, rates);
         self.contended = allocation.contended;
         let why = Self::reason(tick, &allocation, &controlled, capacity);
+        let was_boosted: Vec<bool> = controlled
+            .iter()
+            .map(|&(index, _)| self.tenants[index].boosted)
+            .collect();
+        let boosts = policy::weight_boosts(capacity, &claims, allocation.contended, &was_boosted);
         for (slot, &(index, contract)) in controlled.iter().enumerate() {
-            let limit = allocation.limits[slot];
-            let done = self.apply_limit((tick, index), contract, limit, &why, enforcer);
+            let decided = (allocation.limits[slot], boosts[slot]);
+            let done = self.apply_limit((tick, index), contract, decided, &why, enforcer);
             outcome.record(index, done);
         }
     }
@@ -226,6 +241,7 @@ impl ResourceControl for CpuControl {
     fn forget(&mut self, index: usize, _enforcer: &mut Enforcer) {
         if let Some(state) = self.tenants.get_mut(index) {
             state.limit = None;
+            state.boosted = false;
         }
     }
 
@@ -264,6 +280,18 @@ impl ResourceControl for CpuControl {
             seen,
             limit,
         )]
+    }
+}
+
+/// A log line when a tenant's weight boost starts or ends; `weight` is the
+/// one now in force.
+fn log_boost_change(tenant: &str, (was, now): (bool, bool), weight: u32, why: &str) {
+    match (was, now) {
+        (false, true) => tracing::info!(
+            "{tenant} cpu.weight boosted to {weight}: below its baseline and waiting for a CPU ({why})"
+        ),
+        (true, false) => tracing::info!("{tenant} cpu.weight back to {weight} ({why})"),
+        _ => {}
     }
 }
 
@@ -396,5 +424,102 @@ impl CpuFamilies {
                 &[RESOURCE, KIND],
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cgroup::Hierarchy;
+    use crate::config::Config;
+    use crate::procfs::ProcFs;
+    use crate::sample::{self, HostWanted, Sample, Wanted};
+    use crate::testing::FakeHost;
+
+    /// The fake host's two tenants with t0's CPU baseline at `baseline`.
+    fn config(host: &FakeHost, baseline: &str) -> Config {
+        let text =
+            host.config_toml()
+                .replacen("baseline = 0.02,", &format!("baseline = {baseline},"), 1);
+        let origin = Path::new("cpu.toml");
+        crate::config::parse(&text, origin, &FakeHost::facts())
+            .unwrap()
+            .config
+    }
+
+    fn take(host: &FakeHost, config: &Config, tenants: &[Managed]) -> Sample {
+        let wanted: Vec<Wanted> = tenants
+            .iter()
+            .map(|m| Wanted::for_tenant(&m.tenant, &m.group, false))
+            .collect();
+        let proc = ProcFs::at(host.proc_root());
+        let host_wanted = HostWanted::for_config(config, false);
+        sample::take(&proc, &wanted, host_wanted).unwrap().0
+    }
+
+    /// One decision over a second of the fake host's counters: t0 gets
+    /// 0.67 of the two saturated CPUs and waits 6.7% of the time, t1 1.33.
+    /// The weights written, t0's then t1's.
+    fn weights_after_one_second(t0_baseline: &str) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = FakeHost::create(dir.path(), 2).unwrap();
+        let config = config(&host, t0_baseline);
+        let hierarchy = Hierarchy::at(host.cgroup_root());
+        let tenants: Vec<Managed> = config
+            .tenants
+            .iter()
+            .map(|tenant| Managed {
+                tenant: tenant.clone(),
+                group: hierarchy.group(Path::new(&tenant.name)),
+                ready: true,
+            })
+            .collect();
+        let earlier = take(&host, &config, &tenants);
+        host.advance().unwrap();
+        let mut later = take(&host, &config, &tenants);
+        later.taken = earlier.taken + Duration::from_secs(1);
+        let rates = Rates::between(&earlier, &later);
+        let metrics = std::sync::Arc::new(Metrics::new().unwrap());
+        let mut control = CpuControl::new(&metrics).unwrap();
+        let (kept, gone) = (vec![None; tenants.len()], Vec::new());
+        control.configure(&Reconfigure {
+            config: &config,
+            tenants: &tenants,
+            kept: &kept,
+            gone: &gone,
+            hierarchy: &hierarchy,
+        });
+        let tick = Tick {
+            config: &config,
+            tenants: &tenants,
+            hierarchy: &hierarchy,
+            sample: &later,
+            previous: Some(&earlier),
+            rates: Some(&rates),
+            recent: None,
+        };
+        let mut outcome = Outcome::default();
+        control.control(&tick, &mut Enforcer::new(false), &mut outcome);
+        assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+        let weight = |tenant: usize| {
+            let path = host.tenant_dir(tenant).join("cpu.weight");
+            std::fs::read_to_string(path).unwrap().trim().to_owned()
+        };
+        (weight(0), weight(1))
+    }
+
+    #[test]
+    fn a_tenant_waiting_below_its_baseline_gets_its_weight_boosted() {
+        let (victim, neighbour) = weights_after_one_second("1.0");
+        assert_eq!((victim.as_str(), neighbour.as_str()), ("10000", "1"));
+    }
+
+    #[test]
+    fn a_tenant_above_its_baseline_keeps_its_own_weight() {
+        let (t0, t1) = weights_after_one_second("0.5");
+        assert_eq!((t0.as_str(), t1.as_str()), ("50", "1"));
     }
 }
