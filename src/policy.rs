@@ -292,34 +292,46 @@ pub fn cpu_weight(weight: f64) -> u32 {
     (weight * 100.0).round().clamp(*range.start(), *range.end()) as u32
 }
 
-/// How much a boosted tenant's `cpu.weight` is raised (up to the kernel's
-/// largest, 10000). Weights in proportion to the baselines were too small
-/// on one CPU: a one-thread tenant with a 1.0-core baseline (weight 100)
-/// got 0.89-0.92 cores beside neighbours of weight 60 and 20 whose threads
-/// burst onto its CPU at every quota period; at weight 10000 it got 0.98
-/// (VM, 2 vCPUs). Boosted tenants keep their ratio among themselves, and
-/// `cpu.max` still caps what each may take.
-pub const BOOST_FACTOR: u32 = 100;
+/// How far a boosted tenant's `cpu.weight` outweighs the tenants that are
+/// not boosted, all of them together (up to the kernel's largest, 10000).
+/// Weights in proportion to the baselines were too small on one CPU: a
+/// one-thread tenant with a 1.0-core baseline (weight 100) got 0.89-0.92
+/// cores beside neighbours of weight 60 and 20 whose threads burst onto its
+/// CPU at every quota period; at weight 10000 it got 0.98 (VM, 2 vCPUs).
+/// A ratio to the neighbours, not a fixed 10000, so that what runs beside
+/// the tenants (the host's own services, at weight 100) is not starved by a
+/// boost it has no part in.
+pub const BOOST_DOMINANCE: u32 = 10;
 
 /// A boosted tenant keeps its boost until it uses this share of its
 /// baseline: the boost itself lifts it to its baseline, and dropping the
 /// boost there would only let it fall back.
 pub const BOOST_RELEASE_FRACTION: f64 = 1.05;
 
-/// `cpu.weight` of a tenant of contract weight `weight`, boosted or not.
-pub fn effective_cpu_weight(weight: f64, boosted: bool) -> u32 {
-    let weight = cpu_weight(weight);
-    if boosted {
-        weight.saturating_mul(BOOST_FACTOR).min(cpu::WEIGHT_MAX)
-    } else {
-        weight
-    }
+/// The `cpu.weight` of each tenant, given which are `boosted`: its own
+/// (`cpu_weight`) unless boosted; boosted, at least `BOOST_DOMINANCE` times
+/// the sum of the weights of those not boosted.
+pub fn boosted_cpu_weights(claims: &[Claim], boosted: &[bool]) -> Vec<u32> {
+    let own: Vec<u32> = claims.iter().map(|c| cpu_weight(c.weight)).collect();
+    let unboosted: u32 = own
+        .iter()
+        .zip(boosted)
+        .filter(|(_, b)| !**b)
+        .map(|(w, _)| *w)
+        .fold(0, u32::saturating_add);
+    let lifted = unboosted.saturating_mul(BOOST_DOMINANCE);
+    own.iter()
+        .zip(boosted)
+        .map(|(&w, &b)| if b { w.max(lifted).min(cpu::WEIGHT_MAX) } else { w })
+        .collect()
 }
 
 /// Which tenants get their weight boosted this tick. Only while the CPUs
 /// are `contended` and only active tenants: a tenant is boosted when it
 /// gets less than its baseline while it waits for a CPU (it wants more),
-/// and stays boosted until it uses more than its baseline. The boost acts in
+/// unless it presses its own `cpu.max` (then its limit holds it, not its
+/// neighbours, and a boost would only take from what runs beside the
+/// tenants); it stays boosted until it uses more than its baseline. The boost acts in
 /// the scheduler at once, with no tick, where a quota on the neighbours
 /// acts only at their next period.
 pub fn weight_boosts(
@@ -343,7 +355,7 @@ fn wants_boost(claim: &Claim, was_boosted: bool) -> bool {
     if was_boosted {
         usage < BOOST_RELEASE_FRACTION * claim.baseline
     } else {
-        usage < claim.baseline && claim.stall >= WANTING_STALL_FRACTION
+        usage < claim.baseline && claim.stall >= WANTING_STALL_FRACTION && !is_at_limit(claim)
     }
 }
 
@@ -625,7 +637,9 @@ mod tests {
         let [mut victim, neighbour] = victim_and_neighbour();
         let boosts = weight_boosts(2.0, &[victim, neighbour], true, &[]);
         assert_eq!(boosts, [true, false], "the neighbour is above its baseline");
-        assert_eq!(effective_cpu_weight(victim.weight, true), 10_000);
+        let claims = [victim, neighbour];
+        // Ten times the neighbour's weight (20), above its own (100).
+        assert_eq!(boosted_cpu_weights(&claims, &boosts), [200, 20]);
         // Boosted, it reaches its baseline and keeps the boost.
         victim.usage = 1.0;
         victim.stall = 0.0;
@@ -642,6 +656,19 @@ mod tests {
         assert_eq!(
             weight_boosts(2.0, &[victim, neighbour], true, &boosts),
             [false; 2]
+        );
+    }
+
+    #[test]
+    fn a_tenant_held_by_its_own_limit_is_not_boosted() {
+        // Batch in the VM suite: held at its baseline by its own cpu.max, it
+        // stalls on its quota, not on its neighbours.
+        let [victim, _] = victim_and_neighbour();
+        let mut held = claim(0.5, 2.0, 0.49, Some(0.5));
+        held.stall = 0.4;
+        assert_eq!(
+            weight_boosts(2.0, &[victim, held], true, &[]),
+            [true, false]
         );
     }
 
@@ -727,8 +754,18 @@ mod tests {
                     prop_assert!(contended && is_active(claim, capacity));
                     prop_assert!(usage < BOOST_RELEASE_FRACTION * claim.baseline);
                 }
-                let weight = effective_cpu_weight(claim.weight, *boosted);
-                prop_assert!(weight >= cpu_weight(claim.weight) && weight <= cpu::WEIGHT_MAX);
+            }
+            let weights = boosted_cpu_weights(&claims, &boosts);
+            let unboosted: u32 = claims.iter().zip(&boosts).filter(|(_, b)| !**b)
+                .map(|(c, _)| cpu_weight(c.weight)).sum();
+            for ((claim, boosted), weight) in claims.iter().zip(&boosts).zip(&weights) {
+                let own = cpu_weight(claim.weight);
+                prop_assert!(*weight >= own && *weight <= cpu::WEIGHT_MAX);
+                if *boosted {
+                    prop_assert!(*weight == cpu::WEIGHT_MAX || *weight >= BOOST_DOMINANCE * unboosted);
+                } else {
+                    prop_assert_eq!(*weight, own);
+                }
             }
         }
     }

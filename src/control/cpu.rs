@@ -32,6 +32,8 @@ struct CpuTenant {
     limit: Option<f64>,
     /// Whether its weight is boosted (`policy::weight_boosts`).
     boosted: bool,
+    /// The `cpu.weight` in force, as qosd last set it.
+    weight: Option<u32>,
     /// Looked up once, not on every tick.
     series: Option<CpuSeries>,
 }
@@ -41,6 +43,7 @@ struct CpuSeries {
     usage_seconds: Counter,
     throttled_seconds: Counter,
     limit_cores: Gauge,
+    weight: Gauge,
     stall_some_seconds: Counter,
     stall_full_seconds: Counter,
     below_baseline_seconds: Counter,
@@ -74,10 +77,6 @@ impl CpuControl {
             .burst_cores
             .with_label_values(&one)
             .set(contract.burst.get());
-        families
-            .weight
-            .with_label_values(&one)
-            .set(f64::from(policy::cpu_weight(contract.weight)));
     }
 
     fn forget_series(&self, name: &str) {
@@ -141,17 +140,18 @@ impl CpuControl {
         &mut self,
         (tick, index): (&Tick, usize),
         contract: Contract<Cores>,
-        (limit, boosted): (f64, bool),
+        (limit, weight, boosted): (f64, u32, bool),
         why: &str,
         enforcer: &mut Enforcer,
     ) -> Result<crate::enforce::Writes, crate::cgroup::CgroupError> {
         let online = f64::from(tick.sample.host_cpu.online_cpus);
         let desired = CpuLimits {
-            weight: policy::effective_cpu_weight(contract.weight, boosted),
+            weight,
             max: cpu_max(limit, online),
         };
         let managed = &tick.tenants[index];
         let done = enforcer.apply_cpu(&managed.group, desired)?;
+        self.tenants[index].weight = Some(weight);
         let was_boosted = std::mem::replace(&mut self.tenants[index].boosted, boosted);
         log_boost_change(
             &managed.tenant.name,
@@ -214,8 +214,9 @@ impl ResourceControl for CpuControl {
             .map(|&(index, _)| self.tenants[index].boosted)
             .collect();
         let boosts = policy::weight_boosts(capacity, &claims, allocation.contended, &was_boosted);
+        let weights = policy::boosted_cpu_weights(&claims, &boosts);
         for (slot, &(index, contract)) in controlled.iter().enumerate() {
-            let decided = (allocation.limits[slot], boosts[slot]);
+            let decided = (allocation.limits[slot], weights[slot], boosts[slot]);
             let done = self.apply_limit((tick, index), contract, decided, &why, enforcer);
             outcome.record(index, done);
         }
@@ -242,6 +243,7 @@ impl ResourceControl for CpuControl {
         if let Some(state) = self.tenants.get_mut(index) {
             state.limit = None;
             state.boosted = false;
+            state.weight = None;
         }
     }
 
@@ -306,6 +308,7 @@ fn tenant_series(families: &CpuFamilies, shared: &Metrics, tenant: &str) -> CpuS
         usage_seconds: families.usage_seconds.with_label_values(&one),
         throttled_seconds: families.throttled_seconds.with_label_values(&one),
         limit_cores: families.limit_cores.with_label_values(&one),
+        weight: families.weight.with_label_values(&one),
         stall_some_seconds: stall("some"),
         stall_full_seconds: stall("full"),
         below_baseline_seconds: shared
@@ -320,6 +323,9 @@ fn export_tenant(managed: &Managed, state: &CpuTenant, rates: &Rates) {
     };
     if let Some(limit) = state.limit {
         series.limit_cores.set(limit);
+    }
+    if let Some(weight) = state.weight {
+        series.weight.set(f64::from(weight));
     }
     let Some(tenant) = rates.tenants.get(&managed.tenant.name) else {
         return;
@@ -411,7 +417,7 @@ impl CpuFamilies {
             )?,
             weight: reg.gauges(
                 "qosd_tenant_cpu_weight",
-                "cpu.weight qosd holds now.",
+                "cpu.weight qosd holds now, boosted or not.",
                 &[TENANT],
             )?,
             host_busy_cores: reg.gauge(
@@ -439,11 +445,13 @@ mod tests {
     use crate::sample::{self, HostWanted, Sample, Wanted};
     use crate::testing::FakeHost;
 
-    /// The fake host's two tenants with t0's CPU baseline at `baseline`.
+    /// The fake host's two tenants with t0's CPU baseline at `baseline`
+    /// and t1's at 0.3 (weight 30).
     fn config(host: &FakeHost, baseline: &str) -> Config {
-        let text =
-            host.config_toml()
-                .replacen("baseline = 0.02,", &format!("baseline = {baseline},"), 1);
+        let text = host
+            .config_toml()
+            .replacen("baseline = 0.02,", &format!("baseline = {baseline},"), 1)
+            .replacen("baseline = 0.01,", "baseline = 0.3,", 1);
         let origin = Path::new("cpu.toml");
         crate::config::parse(&text, origin, &FakeHost::facts())
             .unwrap()
@@ -514,12 +522,13 @@ mod tests {
     #[test]
     fn a_tenant_waiting_below_its_baseline_gets_its_weight_boosted() {
         let (victim, neighbour) = weights_after_one_second("1.0");
-        assert_eq!((victim.as_str(), neighbour.as_str()), ("10000", "1"));
+        // Ten times the weight of the tenants that are not boosted.
+        assert_eq!((victim.as_str(), neighbour.as_str()), ("300", "30"));
     }
 
     #[test]
     fn a_tenant_above_its_baseline_keeps_its_own_weight() {
         let (t0, t1) = weights_after_one_second("0.5");
-        assert_eq!((t0.as_str(), t1.as_str()), ("50", "1"));
+        assert_eq!((t0.as_str(), t1.as_str()), ("50", "30"));
     }
 }
