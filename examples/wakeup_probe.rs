@@ -6,7 +6,12 @@
 //! timer slack; when the tenant is starved of CPU it grows to the time the
 //! thread waits to be scheduled.
 //!
-//! Usage: `wakeup_probe [--seconds N] [--sleep-us U]` (defaults: 10 s, 1000 µs).
+//! With `--work-us W` it also spins for W µs after each wake-up: a request
+//! handler's shape (wake, work, sleep), as in the latency cell of
+//! tests/vm/scenarios/cpu-shapes.sh.
+//!
+//! Usage: `wakeup_probe [--seconds N] [--sleep-us U] [--work-us W]`
+//! (defaults: 10 s, 1000 µs, 0 µs).
 //! Prints one line at the end:
 //! `wakeup_us p50=123 p99=4567 max=8901 samples=1000`
 //!
@@ -19,12 +24,14 @@ use std::time::{Duration, Instant};
 struct Args {
     seconds: f64,
     sleep_us: u64,
+    work_us: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         seconds: 10.0,
         sleep_us: 1000,
+        work_us: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -36,14 +43,12 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--seconds: not a number: {v}"))?;
             }
-            "--sleep-us" => {
-                let v = value("--sleep-us")?;
-                args.sleep_us = v
-                    .parse()
-                    .map_err(|_| format!("--sleep-us: not an integer: {v}"))?;
-            }
+            "--sleep-us" => args.sleep_us = micros(value("--sleep-us")?, "--sleep-us")?,
+            "--work-us" => args.work_us = micros(value("--work-us")?, "--work-us")?,
             "-h" | "--help" => {
-                return Err("usage: wakeup_probe [--seconds N] [--sleep-us U]".into());
+                return Err(
+                    "usage: wakeup_probe [--seconds N] [--sleep-us U] [--work-us W]".into(),
+                );
             }
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -52,6 +57,20 @@ fn parse_args() -> Result<Args, String> {
         return Err("--seconds must be positive".into());
     }
     Ok(args)
+}
+
+fn micros(value: String, flag: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: not an integer: {value}"))
+}
+
+/// Keeps the CPU busy for `length`, as a request handler would.
+fn spin(length: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < length {
+        std::hint::spin_loop();
+    }
 }
 
 /// The value at quantile `q` (0..=1) of sorted `v`, by nearest rank.
@@ -72,6 +91,7 @@ fn main() -> ExitCode {
         }
     };
     let requested = Duration::from_micros(args.sleep_us);
+    let work = Duration::from_micros(args.work_us);
     let run_for = Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let mut overshoot_us: Vec<u64> = Vec::with_capacity(16_384);
@@ -80,6 +100,7 @@ fn main() -> ExitCode {
         sleep(requested);
         let slept = before.elapsed();
         overshoot_us.push(slept.saturating_sub(requested).as_micros() as u64);
+        spin(work);
     }
     overshoot_us.sort_unstable();
     println!(

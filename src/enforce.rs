@@ -20,6 +20,9 @@ use crate::cgroup::{Group, Result};
 pub struct CpuLimits {
     pub weight: u32,
     pub max: CpuMax,
+    /// `cpu.max.burst`: unused quota a group may save for a later period,
+    /// in microseconds. Left alone on kernels without the file.
+    pub burst_us: u64,
 }
 
 /// What one call wrote.
@@ -106,6 +109,13 @@ impl Enforcer {
             last.map(|l| l.weight),
             |weight| cpu::write_weight(group, weight),
         )?;
+        let burst = cpu::read_max_burst(group)?;
+        // The kernel refuses a quota below the burst in force, and a burst
+        // above the quota: a smaller burst goes first, a larger one last.
+        let burst_first = burst.is_some_and(|now| desired.burst_us < now);
+        if burst_first {
+            done += self.reconcile_burst(group, burst, desired, last)?;
+        }
         done += self.reconcile(
             (group, "cpu.max"),
             cpu::read_max(group)?,
@@ -113,8 +123,31 @@ impl Enforcer {
             last.map(|l| l.max),
             |max| cpu::write_max(group, max),
         )?;
+        if !burst_first {
+            done += self.reconcile_burst(group, burst, desired, last)?;
+        }
         self.applied_cpu.insert(group.path().to_path_buf(), desired);
         Ok(done)
+    }
+
+    /// `cpu.max.burst`, where the kernel has it (`current`).
+    fn reconcile_burst(
+        &self,
+        group: &Group,
+        current: Option<u64>,
+        desired: CpuLimits,
+        last: Option<CpuLimits>,
+    ) -> Result<Writes> {
+        let Some(current) = current else {
+            return Ok(Writes::default());
+        };
+        self.reconcile(
+            (group, "cpu.max.burst"),
+            current,
+            desired.burst_us,
+            last.map(|l| l.burst_us),
+            |burst| cpu::write_max_burst(group, burst),
+        )
     }
 
     /// One device's `io.max` line. A device absent from `io.max` is unlimited.
@@ -313,6 +346,7 @@ mod tests {
                 quota_us: quota,
                 period_us: 100_000,
             },
+            burst_us: 0,
         }
     }
 
@@ -340,6 +374,21 @@ mod tests {
             .unwrap()
             .trim()
             .to_string()
+    }
+
+    #[test]
+    fn writes_the_burst_where_the_kernel_has_it() {
+        let (_root, group, mut enforcer) = enforcer_over_fake_group(false);
+        std::fs::write(group.path().join("cpu.max.burst"), "0\n").unwrap();
+        let desired = CpuLimits {
+            burst_us: 50_000,
+            ..limits(100, Some(50_000))
+        };
+        assert_eq!(enforcer.apply_cpu(&group, desired).unwrap(), writes(2, 0));
+        assert_eq!(read(&group, "cpu.max.burst"), "50000");
+        let lifted = limits(100, None);
+        assert_eq!(enforcer.apply_cpu(&group, lifted).unwrap(), writes(2, 0));
+        assert_eq!(read(&group, "cpu.max.burst"), "0");
     }
 
     #[test]

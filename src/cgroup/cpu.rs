@@ -171,11 +171,14 @@ pub fn write_max(group: &Group, max: CpuMax) -> Result<()> {
     file::write_unless(&group.path().join(CPU_MAX), &max.to_string(), max.refusal())
 }
 
-/// cpu.max.burst in microseconds (kernel 5.14+; absent on older kernels).
-pub fn read_max_burst(group: &Group) -> Result<u64> {
-    file::read_number(&group.path().join(CPU_MAX_BURST))
+/// cpu.max.burst in microseconds; `Ok(None)` on kernels before 5.14,
+/// which have no such file.
+pub fn read_max_burst(group: &Group) -> Result<Option<u64>> {
+    group.read_parsed_if_present(CPU_MAX_BURST, file::number)
 }
 
+/// The kernel refuses a burst above the quota in force: lower the burst
+/// before the quota, raise it after.
 pub fn write_max_burst(group: &Group, burst_us: u64) -> Result<()> {
     file::write(&group.path().join(CPU_MAX_BURST), &burst_us.to_string())
 }
@@ -327,10 +330,24 @@ mod tests {
     #[test]
     fn max_burst_round_trip() {
         let (tree, group) = FakeTree::with_group("web", &[]);
-        assert_eq!(read_max_burst(&group).unwrap(), 0);
+        assert_eq!(read_max_burst(&group).unwrap(), Some(0));
         write_max_burst(&group, 20_000).unwrap();
         assert_eq!(tree.read("web/cpu.max.burst"), "20000");
-        assert_eq!(read_max_burst(&group).unwrap(), 20_000);
+        assert_eq!(read_max_burst(&group).unwrap(), Some(20_000));
+    }
+
+    #[test]
+    fn max_burst_is_none_without_the_file_and_an_error_on_garbage_or_a_gone_group() {
+        let (tree, group) = FakeTree::with_group("web", &[]);
+        tree.write("web/cpu.max.burst", "lots\n");
+        let error = read_max_burst(&group).unwrap_err();
+        assert!(matches!(error, crate::cgroup::CgroupError::Parse { ref content, .. } if content == "lots\n"));
+        std::fs::remove_file(group.path().join(CPU_MAX_BURST)).unwrap();
+        group.close_files();
+        assert_eq!(read_max_burst(&group).unwrap(), None, "a kernel before 5.14");
+        std::fs::remove_dir_all(group.path()).unwrap();
+        let error = read_max_burst(&group).unwrap_err();
+        assert!(error.is_vanished(), "{error}");
     }
 
     #[test]

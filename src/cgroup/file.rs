@@ -85,12 +85,6 @@ pub(crate) fn write_unless(path: &Path, value: &str, refusal: Option<ValueError>
     }
 }
 
-/// Reads a file that holds one number (e.g. `cpu.max.burst`).
-pub(crate) fn read_number<T: FromStr>(path: &Path) -> Result<T> {
-    let content = read(path)?;
-    number(&content).map_err(|reason| parse_error(path, content, reason))
-}
-
 /// The content of a file that holds one number.
 pub(crate) fn number<T: FromStr>(content: &str) -> std::result::Result<T, ValueError> {
     content.trim().parse().map_err(|_| ValueError::NotANumber)
@@ -128,22 +122,5 @@ mod tests {
         let error = write(&dir.path().join("cpu.max"), "max").unwrap_err();
         assert!(error.is_vanished());
         assert!(!dir.path().join("cpu.max").exists());
-    }
-
-    #[test]
-    fn read_number_rejects_garbage_and_keeps_the_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cpu.weight");
-        fs::write(&path, "lots\n").unwrap();
-        let error = read_number::<u32>(&path).unwrap_err();
-        assert!(matches!(error, CgroupError::Parse { ref content, .. } if content == "lots\n"));
-    }
-
-    #[test]
-    fn read_of_a_missing_file_is_an_error_not_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let error = read_number::<u64>(&dir.path().join("cpu.max.burst")).unwrap_err();
-        assert!(error.is_vanished());
-        assert!(error.to_string().contains("cpu.max.burst"));
     }
 }

@@ -328,6 +328,24 @@ impl Group {
             .map_err(|reason| file::parse_error(&self.path.join(file_name), content, reason))
     }
 
+    /// [`Group::read_parsed`], or `Ok(None)` when the file is missing but
+    /// the group is not: the kernel lacks the knob, or the parent has not
+    /// enabled its controller. A vanished group is an error, not `None`.
+    pub(crate) fn read_parsed_if_present<T, E: Into<ValueError>>(
+        &self,
+        file_name: &'static str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, E>,
+    ) -> Result<Option<T>> {
+        match self.read_parsed(file_name, parse) {
+            Err(CgroupError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && self.exists() =>
+            {
+                Ok(None)
+            }
+            read => read.map(Some),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

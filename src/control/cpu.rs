@@ -145,9 +145,11 @@ impl CpuControl {
         enforcer: &mut Enforcer,
     ) -> Result<crate::enforce::Writes, crate::cgroup::CgroupError> {
         let online = f64::from(tick.sample.host_cpu.online_cpus);
+        let max = cpu_max(limit, online);
         let desired = CpuLimits {
             weight,
-            max: cpu_max(limit, online),
+            max,
+            burst_us: max.quota_us.unwrap_or(0),
         };
         let managed = &tick.tenants[index];
         let done = enforcer.apply_cpu(&managed.group, desired)?;

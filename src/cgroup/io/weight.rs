@@ -2,11 +2,10 @@
 //! of the two files a device's weight-based controller reads.
 
 use std::fmt;
-use std::io;
 use std::ops::RangeInclusive;
 
 use super::IoValueError;
-use crate::cgroup::{CgroupError, Group, Result, ValueError, file};
+use crate::cgroup::{Group, Result, ValueError, file};
 
 const IO_WEIGHT: &str = "io.weight";
 const IO_BFQ_WEIGHT: &str = "io.bfq.weight";
@@ -92,15 +91,7 @@ pub fn write_mode_weight(group: &Group, mode: IoWeightMode, weight: u32) -> Resu
 }
 
 fn read_default_weight(group: &Group, file_name: &'static str) -> Result<Option<u32>> {
-    match group.read_parsed(file_name, parse_default_weight) {
-        // The file is missing but the group is not: no such controller.
-        Err(CgroupError::Read { source, .. })
-            if source.kind() == io::ErrorKind::NotFound && group.exists() =>
-        {
-            Ok(None)
-        }
-        read => read.map(Some),
-    }
+    group.read_parsed_if_present(file_name, parse_default_weight)
 }
 
 /// `default 100` (per-device `MAJ:MIN N` lines follow; qosd sets none).
