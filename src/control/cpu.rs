@@ -524,8 +524,8 @@ mod tests {
     #[test]
     fn a_tenant_waiting_below_its_baseline_gets_its_weight_boosted() {
         let (victim, neighbour) = weights_after_one_second("1.0");
-        // Ten times the weight of the tenants that are not boosted.
-        assert_eq!((victim.as_str(), neighbour.as_str()), ("300", "30"));
+        // A hundred times the weight of the tenants that are not boosted.
+        assert_eq!((victim.as_str(), neighbour.as_str()), ("3000", "30"));
     }
 
     #[test]
