@@ -341,10 +341,16 @@ mod tests {
         let (tree, group) = FakeTree::with_group("web", &[]);
         tree.write("web/cpu.max.burst", "lots\n");
         let error = read_max_burst(&group).unwrap_err();
-        assert!(matches!(error, crate::cgroup::CgroupError::Parse { ref content, .. } if content == "lots\n"));
+        assert!(
+            matches!(error, crate::cgroup::CgroupError::Parse { ref content, .. } if content == "lots\n")
+        );
         std::fs::remove_file(group.path().join(CPU_MAX_BURST)).unwrap();
         group.close_files();
-        assert_eq!(read_max_burst(&group).unwrap(), None, "a kernel before 5.14");
+        assert_eq!(
+            read_max_burst(&group).unwrap(),
+            None,
+            "a kernel before 5.14"
+        );
         std::fs::remove_dir_all(group.path()).unwrap();
         let error = read_max_burst(&group).unwrap_err();
         assert!(error.is_vanished(), "{error}");

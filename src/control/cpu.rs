@@ -206,6 +206,7 @@ impl ResourceControl for CpuControl {
             capacity,
             threshold: tick.config.host.contention_threshold,
             measured: rates.host_cpu_busy_cores,
+            active_fraction: policy::ACTIVE_BASELINE_FRACTION,
         };
         let allocation = policy::allocate(resource, &claims, self.contended);
         self.report_contention(&allocation, capacity, rates);

@@ -256,6 +256,7 @@ impl DiskControl {
                 .devices
                 .get(&device)
                 .map_or(0.0, |m| *m.get(dimension)),
+            active_fraction: policy::DISK_ACTIVE_BASELINE_FRACTION,
         };
         let was = self.contended.get(&key).copied().unwrap_or(false);
         let allocation = policy::allocate(resource, &claims, was);
