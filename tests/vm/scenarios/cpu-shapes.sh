@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # timeout: 1200
-# CPU workload shapes on 2 vCPUs: the first cells of the matrix "the
-# guarantee for every workload shape". A benchmark, not a test: it reports
-# what the victim got and asserts nothing about it. It fails only when a
-# workload or qosd could not run.
+# CPU workload shapes on 2 vCPUs: the CPU cells of the matrix "the
+# guarantee for every workload shape" (the disk cells are in
+# disk-qd-noisy-neighbour.sh).
 #
-# The whole matrix runs with VM_SHAPES=1 (a benchmark, about 7 minutes):
+# The whole matrix runs with VM_SHAPES=1 (a benchmark, about 10 minutes; it
+# asserts nothing and fails only when a workload or qosd could not run):
 #   cargo build --release --bins --examples
 #   VM_SHAPES=1 tests/vm/run.sh cpu-shapes
 # Without it (in the suite), only cells 1 and 5 with qosd at a 1 s tick run,
@@ -27,7 +27,7 @@
 #   6  victim: 2 threads running 100 ms and frozen 100 ms by turns (on
 #      average 1 core, its baseline, in bursts of 2); swarm as in cell 1
 # Busy threads are `stress-ng --cpu N` workers. Each cell runs each way of
-# VM_SHAPES_WAYS: "none" (no qosd), "qosd-500ms" and "qosd-1s" (qosd at
+# VM_SHAPES_WAYS: "none" (no qosd), "qosd-250ms" and "qosd-1s" (qosd at
 # that tick, in a cgroup of its own, "agent", at the default weight).
 #
 # Phases of one cell and way (the neighbours start first, spin, and are
@@ -67,7 +67,7 @@
 # group), knobs.txt (cpu.weight and cpu.max at the end of "both"),
 # qosd-CELL-WAY.log.
 #
-# Knobs: VM_SHAPES_CELLS="1 2 3 4 5 6", VM_SHAPES_WAYS="none qosd-500ms
+# Knobs: VM_SHAPES_CELLS="1 2 3 4 5 6", VM_SHAPES_WAYS="none qosd-250ms
 # qosd-1s", VM_SHAPES_ALONE_S=3, VM_SHAPES_NEIGHBOURS_S=3,
 # VM_SHAPES_REACT_S=2, VM_SHAPES_BOTH_S=12, VM_SHAPES_LATENCY_S=8.
 set -uo pipefail
@@ -78,7 +78,7 @@ cd /tmp || exit 1 # stress-ng needs a writable working directory.
 
 if [[ ${VM_SHAPES:-0} == 1 ]]; then
     CELLS=${VM_SHAPES_CELLS:-1 2 3 4 5 6}
-    WAYS=${VM_SHAPES_WAYS:-none qosd-500ms qosd-1s}
+    WAYS=${VM_SHAPES_WAYS:-none qosd-250ms qosd-1s}
 else
     CELLS="1 5"
     WAYS=qosd-1s
@@ -442,8 +442,10 @@ check_suite_cells() {
     le "$reach" "$SUITE_REACH_MAX" || fail "cell 1: reach $reach s > $SUITE_REACH_MAX s"
     le "$release" "$SUITE_RELEASE_MAX" || fail "cell 1: release $release s > $SUITE_RELEASE_MAX s"
     IFS=, read -r _ _ a50 a99 b50 b99 < <(grep '^5,qosd-1s,' "$LATENCY")
-    le "$b99" "$((a99 * SUITE_P99_RATIO_MAX))" ||
-        fail "cell 5: p99 wake-up delay beside the swarm ${b99} us > $SUITE_P99_RATIO_MAX x alone (${a99} us)"
+    # The p99 is reported, not checked: no cgroup knob but a CPU of its own
+    # holds it (cpu-latency-knobs.sh, BENCHMARKS.md).
+    le "$b50" "$((a50 * SUITE_P50_RATIO_MAX))" ||
+        fail "cell 5: p50 wake-up delay beside the swarm ${b50} us > $SUITE_P50_RATIO_MAX x alone (${a50} us)"
 }
 
 main() {
