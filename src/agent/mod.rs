@@ -114,6 +114,9 @@ struct Samples {
     rates: Option<Rates>,
     /// From the midpoint to `latest`: who is active now.
     recent: Option<Rates>,
+    /// The host's idle cores from `previous` to the midpoint, the first part
+    /// of the last tick: what the release rule compares `recent` with.
+    first_part_idle: Option<f64>,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -220,6 +223,9 @@ impl Agent {
         // A wake-up's probe is `wakeups::JUDGE` before its tick, which is
         // long enough.
         let shortest = (self.config.agent.interval / 4).min(wakeups::JUDGE);
+        samples.first_part_idle = (samples.latest.as_ref())
+            .zip(samples.midpoint.as_ref())
+            .map(|(tick, probe)| sample::host_idle_cores(&tick.host_cpu, &probe.host_cpu));
         samples.recent = samples
             .midpoint
             .take()

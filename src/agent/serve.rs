@@ -8,6 +8,7 @@ use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info};
 
+use super::wakeups::Sampled;
 use super::{Agent, status};
 use crate::metrics::WAKEUP_TICK;
 
@@ -43,12 +44,18 @@ impl Agent {
             self.config.agent.interval,
             self.config.agent.metrics_listen
         );
+        // A wake-up tick (`woken`, `released`) restarts the schedule from it,
+        // so the rates of the next ticks span whole intervals, and no tick or
+        // probe of the old schedule comes in between.
         loop {
             let pending = self.wakeups.pending_at();
             tokio::select! {
                 _ = ticker.tick() => {
                     self.tick();
                     self.count_wakeup(WAKEUP_TICK);
+                    if let Some(at) = self.released(Sampled::Tick) {
+                        (ticker, prober) = new_tickers(at, self.config.agent.interval);
+                    }
                     // Pinged from the loop itself: a hung tick means no ping,
                     // and systemd restarts us.
                     notify(&[NotifyState::Watchdog]);
@@ -57,12 +64,9 @@ impl Agent {
                     self.wakeup_tick();
                     notify(&[NotifyState::Watchdog]);
                 }
-                // A wake-up's tick restarts the schedule, so the rates of the
-                // next ticks span whole intervals, and no tick or probe of the
-                // old schedule comes in between.
                 _ = prober.tick() => {
                     self.probe();
-                    if let Some(at) = self.released() {
+                    if let Some(at) = self.released(Sampled::Probe) {
                         (ticker, prober) = new_tickers(at, self.config.agent.interval);
                     }
                 }

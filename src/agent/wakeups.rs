@@ -2,8 +2,8 @@
 //! answered within a fraction of a second whatever the tick. After each
 //! tick, a PSI trigger (`cgroup::trigger`) is armed on each resource where
 //! a ready tenant is a victim (`wanted`); its event schedules a tick
-//! [`JUDGE`] later. The probe schedules one too when the host went idle
-//! while `cpu.max` held someone (`release`). Where triggers are not
+//! [`JUDGE`] later. A tick or a probe schedules one too when the host went
+//! idle while `cpu.max` held someone (`release`). Where triggers are not
 //! supported, this is said once, and only the tick and the probe wake the
 //! loop.
 
@@ -34,8 +34,8 @@ use crate::sample::{self, Rates, Sample};
 /// 100 ms, for all tenants together.
 pub(super) const JUDGE: Duration = Duration::from_millis(100);
 
-/// The probe's release tick needs the host's idle CPUs to have grown by
-/// this many cores since the last tick: someone went quiet.
+/// A release tick needs the host's idle CPUs to have grown by this many
+/// cores: someone went quiet.
 const SPARE_CORES: f64 = 0.1;
 
 /// The stall share at which a trigger fires: a tenant below its baseline
@@ -91,6 +91,14 @@ pub(super) struct Pending {
     pub cause: Cause,
 }
 
+/// What the loop just did, for the release rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sampled {
+    /// A tick on the interval (not a wake-up's).
+    Tick,
+    Probe,
+}
+
 /// Why a wake-up tick was scheduled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Cause {
@@ -113,14 +121,14 @@ pub(super) enum Standing {
     Held,
 }
 
-/// The probe's release rule. A tenant that `cpu.max` throttled over the
-/// last tick (`throttled`) is held, and stalls because of it: its trigger
-/// would fire every window, so it has none (`wanted`). When the host's idle
-/// CPUs grew by [`SPARE_CORES`] since that tick (`idle_gain`), someone went
-/// quiet, and a tick may release the held. Only if that tick changed no
-/// limit: otherwise its own clamps and releases moved the idle time. Disk
-/// and memory are not released between ticks: their idleness is not read
-/// by the probe.
+/// The release rule, after each tick and probe. A tenant that `cpu.max`
+/// throttled over the last tick (`throttled`) is held, and stalls because
+/// of it: its trigger would fire every window, so it has none (`wanted`).
+/// When the host's idle CPUs grew by [`SPARE_CORES`] over the latest part
+/// of the interval (`idle_gain`), someone went quiet, and a tick may
+/// release the held. Only if the last tick changed no limit: otherwise its
+/// own clamps and releases moved the idle time. Disk and memory are not
+/// released between ticks: their idleness is not read then.
 pub(super) fn release(throttled: bool, limits_changed: bool, idle_gain: f64) -> bool {
     throttled && !limits_changed && idle_gain >= SPARE_CORES
 }
@@ -355,29 +363,43 @@ impl Agent {
         Some(self.schedule(Cause::Pressure { resource, received }))
     }
 
-    /// After a probe: the time of the release tick it schedules, if the
-    /// host went idle while someone was held (`release`).
-    pub(super) fn released(&mut self) -> Option<Instant> {
+    /// After a tick or a probe (`after`): the time of the release tick it
+    /// schedules, if the host's idle CPUs over the latest part of the
+    /// interval grew over what they were before it, while someone was held
+    /// (`release`). After a probe, the part since the tick is compared with
+    /// the tick's whole interval; after a tick, the part since the probe
+    /// with the part before it.
+    pub(super) fn released(&mut self, after: Sampled) -> Option<Instant> {
         // Not while nothing serves wake-up ticks; triggers are not needed.
         if self.wakeups.mode == Mode::Off || self.wakeups.pending.is_some() {
             return None;
         }
         let samples = &self.samples;
-        let (latest, probed) = (samples.latest.as_ref()?, samples.midpoint.as_ref()?);
-        let rates = samples.rates.as_ref()?;
-        let throttled = rates
-            .tenants
-            .values()
-            .any(|t| t.cpu_throttled_seconds > 0.0);
-        let idle_then = f64::from(latest.host_cpu.online_cpus) - rates.host_cpu_busy_cores;
-        let idle_gain = sample::host_idle_cores(&latest.host_cpu, &probed.host_cpu) - idle_then;
-        debug!("probe: throttled {throttled}, idle gained {idle_gain:.2} cores");
+        let (latest, rates) = (samples.latest.as_ref()?, samples.rates.as_ref()?);
+        let online = f64::from(latest.host_cpu.online_cpus);
+        let (idle_now, idle_before) = match after {
+            Sampled::Probe => {
+                let probed = samples.midpoint.as_ref()?;
+                let idle = sample::host_idle_cores(&latest.host_cpu, &probed.host_cpu);
+                (idle, online - rates.host_cpu_busy_cores)
+            }
+            Sampled::Tick => {
+                let recent = samples.recent.as_ref()?;
+                (
+                    online - recent.host_cpu_busy_cores,
+                    samples.first_part_idle?,
+                )
+            }
+        };
+        let throttled = (rates.tenants.values()).any(|t| t.cpu_throttled_seconds > 0.0);
+        let idle_gain = idle_now - idle_before;
+        debug!("{after:?}: throttled {throttled}, idle gained {idle_gain:.2} cores");
         release(throttled, self.limits_changed, idle_gain).then(|| self.schedule(Cause::Release))
     }
 
-    /// A wake-up tick [`JUDGE`] after the probe just taken: from the end of
-    /// its reads, so that the tick's window is never shorter (the tick
-    /// accepts no shorter one).
+    /// A wake-up tick [`JUDGE`] after the probe or the tick just taken: from
+    /// the end of the probe's reads, so that the tick's window is never
+    /// shorter (the tick accepts no shorter one).
     fn schedule(&mut self, cause: Cause) -> Instant {
         let probed = self.samples.midpoint.as_ref().map(|m| m.taken);
         let at = probed.unwrap_or_else(Instant::now) + JUDGE;

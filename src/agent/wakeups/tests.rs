@@ -342,9 +342,9 @@ fn probed_after_a_quiet(dir: &Path) -> Agent {
 async fn a_probe_that_finds_the_host_gone_quiet_schedules_a_release_tick() {
     let dir = tempfile::tempdir().unwrap();
     let mut agent = probed_after_a_quiet(dir.path());
-    let at = agent.released().expect("a release tick");
+    let at = agent.released(Sampled::Probe).expect("a release tick");
     assert_eq!(at, agent.samples.midpoint.as_ref().unwrap().taken + JUDGE);
-    assert_eq!(agent.released(), None, "one at a time");
+    assert_eq!(agent.released(Sampled::Probe), None, "one at a time");
     agent.wakeup_tick();
     assert_eq!(wakeups(&agent, WAKEUP_RELEASE), 1);
     assert_eq!(wakeups(&agent, WAKEUP_PRESSURE), 0);
@@ -353,15 +353,35 @@ async fn a_probe_that_finds_the_host_gone_quiet_schedules_a_release_tick() {
 }
 
 #[tokio::test]
+async fn a_tick_whose_second_part_was_idler_than_its_first_schedules_a_release_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = probed_after_a_quiet(dir.path());
+    // The first part 0.1 core idle, the part since the probe 1.0; the tick
+    // took the probe's sample.
+    agent.samples.midpoint = None;
+    agent.samples.first_part_idle = Some(0.1);
+    agent.samples.recent = Some(Rates {
+        host_cpu_busy_cores: 1.0,
+        ..Rates::default()
+    });
+    let before = Instant::now();
+    let at = agent.released(Sampled::Tick).expect("a release tick");
+    assert!(at >= before + JUDGE && at <= Instant::now() + JUDGE);
+    agent.wakeups.pending = None;
+    agent.samples.first_part_idle = Some(0.95);
+    assert_eq!(agent.released(Sampled::Tick), None, "as idle as before");
+}
+
+#[tokio::test]
 async fn no_release_after_a_tick_that_changed_limits_or_when_not_serving() {
     let dir = tempfile::tempdir().unwrap();
     let mut agent = probed_after_a_quiet(dir.path());
     agent.limits_changed = true;
-    assert_eq!(agent.released(), None);
+    assert_eq!(agent.released(Sampled::Probe), None);
     agent.limits_changed = false;
     agent.wakeups.mode = Mode::Off;
-    assert_eq!(agent.released(), None);
+    assert_eq!(agent.released(Sampled::Probe), None);
     // Releasing needs no trigger.
     agent.wakeups.mode = Mode::Unsupported;
-    assert!(agent.released().is_some());
+    assert!(agent.released(Sampled::Probe).is_some());
 }
