@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 use prometheus::{
-    Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter,
-    IntCounterVec, Opts, Registry, TextEncoder,
+    Counter, CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec,
+    IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The families shared by every resource, and the registry the
@@ -28,6 +28,11 @@ pub struct Metrics {
     pub resource_demand: GaugeVec,
     pub tick_duration: Histogram,
     pub probe_duration: Histogram,
+    /// What woke the loop: `tick`, `pressure` (a trigger, and the tick it
+    /// caused), `pressure_ignored` (a trigger that caused none) or
+    /// `release` (a tick the probe caused: the host went idle).
+    pub wakeups: IntCounterVec,
+    pub reaction_seconds: HistogramVec,
     pub config_reloads: IntCounterVec,
     pub enforcement_writes: IntCounter,
     pub drift_corrections: IntCounter,
@@ -42,6 +47,19 @@ pub const DEVICE: &str = "device";
 pub const KIND: &str = "kind";
 pub const DIMENSION: &str = "dimension";
 pub const INTERFACE: &str = "interface";
+const WAKEUP_CAUSE: &str = "cause";
+
+/// The values of `qosd_wakeups_total`'s `cause`.
+pub const WAKEUP_TICK: &str = "tick";
+pub const WAKEUP_PRESSURE: &str = "pressure";
+pub const WAKEUP_PRESSURE_IGNORED: &str = "pressure_ignored";
+pub const WAKEUP_RELEASE: &str = "release";
+const WAKEUP_CAUSES: [&str; 4] = [
+    WAKEUP_TICK,
+    WAKEUP_PRESSURE,
+    WAKEUP_PRESSURE_IGNORED,
+    WAKEUP_RELEASE,
+];
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
@@ -98,6 +116,17 @@ impl Metrics {
                 "qosd_probe_duration_seconds",
                 "Time the read of the tenants halfway between two ticks takes.",
             )?,
+            wakeups: reg.int_counters(
+                "qosd_wakeups_total",
+                "What woke the control loop to tick (cause: tick, pressure, release), and PSI events that ran no tick (pressure_ignored).",
+                &[WAKEUP_CAUSE],
+            )?,
+            reaction_seconds: reg.histograms(
+                "qosd_reaction_seconds",
+                "From a PSI trigger's event to the end of the tick it caused, by the trigger's resource.",
+                &[RESOURCE],
+                prometheus::exponential_buckets(0.001, 2.0, 12)?,
+            )?,
             config_reloads: reg.int_counters(
                 "qosd_config_reloads_total",
                 "Configuration reloads by result (success or failure).",
@@ -128,6 +157,9 @@ impl Metrics {
             .set(1.0);
         for result in ["success", "failure"] {
             metrics.config_reloads.with_label_values(&[result]);
+        }
+        for cause in WAKEUP_CAUSES {
+            metrics.wakeups.with_label_values(&[cause]);
         }
         Ok(metrics)
     }
@@ -214,6 +246,16 @@ impl Registrar<'_> {
     pub fn gauge(&self, name: &str, help: &str) -> anyhow::Result<Gauge> {
         self.register(Gauge::with_opts(Opts::new(name, help))?)
     }
+    pub fn histograms(
+        &self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+        buckets: Vec<f64>,
+    ) -> anyhow::Result<HistogramVec> {
+        let opts = HistogramOpts::new(name, help).buckets(buckets);
+        self.register(HistogramVec::new(opts, labels)?)
+    }
     pub fn histogram(&self, name: &str, help: &str) -> anyhow::Result<Histogram> {
         // A tick should take well under a millisecond; the top buckets catch
         // a slow filesystem.
@@ -274,6 +316,10 @@ mod tests {
             .inc_by(1.5);
         metrics.tick_duration.observe(0.0001);
         metrics.probe_duration.observe(0.0001);
+        metrics
+            .reaction_seconds
+            .with_label_values(&["cpu"])
+            .observe(0.0015);
         let text = metrics.render();
         for name in [
             "qosd_tenant_below_baseline_seconds_total{resource=\"cpu\",tenant=\"web\"} 1.5",
@@ -283,6 +329,8 @@ mod tests {
             "qosd_probe_duration_seconds_bucket",
             "qosd_enforcement_writes_total 0",
             "qosd_drift_corrections_total 0",
+            "qosd_wakeups_total{cause=\"pressure_ignored\"} 0",
+            "qosd_reaction_seconds_bucket{resource=\"cpu\",le=\"0.002\"} 1",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -390,6 +390,12 @@ fn tenant_rates(before: &TenantSample, now: &TenantSample, seconds: f64) -> Tena
     }
 }
 
+/// Idle CPUs, in cores, between two readings of /proc/stat (the wake-ups'
+/// "did someone go quiet" between a tick and now).
+pub fn host_idle_cores(before: &HostCpuStat, now: &HostCpuStat) -> f64 {
+    f64::from(now.online_cpus) - host_busy_cores(before, now)
+}
+
 /// Busy share of all CPU ticks, times the CPUs online: independent of USER_HZ.
 fn host_busy_cores(before: &HostCpuStat, now: &HostCpuStat) -> f64 {
     let busy = now.times.busy_ticks.saturating_sub(before.times.busy_ticks) as f64;

@@ -1,5 +1,6 @@
 //! The daemon: the tick loop (sample, decide, enforce, export) over the
-//! resource controllers of `control`, SIGHUP reload (validate, then swap: a
+//! resource controllers of `control`, woken between ticks by the tenants'
+//! PSI triggers (`wakeups`), SIGHUP reload (validate, then swap: a
 //! bad file keeps the old contracts), SIGTERM shutdown that leaves limits in
 //! place, and systemd readiness and watchdog.
 
@@ -26,6 +27,7 @@ mod serve;
 mod status;
 #[cfg(test)]
 mod tests;
+mod wakeups;
 
 pub use error::AgentError;
 
@@ -112,6 +114,9 @@ struct Samples {
     rates: Option<Rates>,
     /// From the midpoint to `latest`: who is active now.
     recent: Option<Rates>,
+    /// The host's idle cores from `previous` to the midpoint, the first part
+    /// of the last tick: what the release rule compares `recent` with.
+    first_part_idle: Option<f64>,
 }
 
 /// The control loop's state. `run` drives it; tests and benchmarks may
@@ -131,6 +136,11 @@ pub struct Agent {
     host_lookups: HostFacts,
     groups: groups::GroupWatch,
     classification: classify::Classification,
+    /// PSI triggers, when the loop serves them.
+    wakeups: wakeups::Wakeups,
+    /// Whether the last control pass wrote to the kernel: then the host's
+    /// idle CPU before it says nothing of the limits in force (wake-ups).
+    limits_changed: bool,
     /// Ticks done, and when the last one ended (for `qosd status`).
     ticks: u64,
     last_tick: Option<Instant>,
@@ -191,6 +201,8 @@ impl Agent {
             host_lookups,
             groups: groups::GroupWatch::default(),
             classification,
+            wakeups: wakeups::Wakeups::new(),
+            limits_changed: false,
             ticks: 0,
             last_tick: None,
         };
@@ -208,11 +220,17 @@ impl Agent {
         };
         let samples = &mut self.samples;
         // A probe too close to the tick measures too short a time to tell.
+        // A wake-up's probe is `wakeups::JUDGE` before its tick, which is
+        // long enough.
+        let shortest = (self.config.agent.interval / 4).min(wakeups::JUDGE);
+        samples.first_part_idle = (samples.latest.as_ref())
+            .zip(samples.midpoint.as_ref())
+            .map(|(tick, probe)| sample::host_idle_cores(&tick.host_cpu, &probe.host_cpu));
         samples.recent = samples
             .midpoint
             .take()
             .map(|midpoint| Rates::between(&midpoint, &sample))
-            .filter(|recent| recent.elapsed >= self.config.agent.interval / 4);
+            .filter(|recent| recent.elapsed >= shortest);
         samples.previous = samples.latest.replace(sample);
         // The first sample gives no rates. Deciding on zero usage would
         // release every clamp for a tick after each restart, so the
@@ -225,6 +243,9 @@ impl Agent {
         self.control();
         self.export();
         self.control_classification();
+        // The triggers follow the groups made ready or lost, and who is a
+        // victim now.
+        self.wakeups.sync(&self.tenants, &self.samples);
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());
@@ -287,6 +308,7 @@ impl Agent {
     /// them writes to a group known to be gone.
     fn control(&mut self) {
         self.enforcer.begin_tick();
+        self.limits_changed = false;
         for index in 0..self.controllers.len() {
             let parts = (&self.config, self.tenants.as_slice(), &self.hierarchy);
             let Some(tick) = view(parts, &self.samples) else {
@@ -306,6 +328,7 @@ impl Agent {
             .drift_corrections
             .inc_by(outcome.writes.drift_corrections);
         metrics.enforcement_errors.inc_by(outcome.errors);
+        self.limits_changed |= outcome.writes.writes > 0;
         for (index, error) in outcome.failed {
             self.group_failed(index, &error);
         }

@@ -29,6 +29,7 @@ impl Agent {
                 // Applied now, on the latest sample, not a tick later.
                 self.prepare_groups();
                 self.control();
+                self.wakeups.sync(&self.tenants, &self.samples);
                 info!(
                     "reloaded {}: {} tenants",
                     path.display(),

@@ -1,14 +1,16 @@
-//! The daemon's loop: ticks, probes, SIGHUP reloads and status clients,
-//! until SIGTERM or SIGINT; systemd is told when it is ready, alive and
-//! stopping.
+//! The daemon's loop: ticks, probes, PSI wake-ups, SIGHUP reloads and
+//! status clients, until SIGTERM or SIGINT; systemd is told when it is
+//! ready, alive and stopping.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info};
 
+use super::wakeups::Sampled;
 use super::{Agent, status};
+use crate::metrics::WAKEUP_TICK;
 
 /// The signals the daemon acts on.
 pub(super) struct Signals {
@@ -33,7 +35,8 @@ impl Agent {
         mut signals: Signals,
         status: Option<status::StatusSocket>,
     ) {
-        let (mut ticker, mut prober) = new_tickers(self.config.agent.interval);
+        let (mut ticker, mut prober) = new_tickers(Instant::now(), self.config.agent.interval);
+        self.start_wakeups();
         notify(&[NotifyState::Ready]);
         info!(
             "qosd running: {} tenants, tick {:?}, metrics on http://{}/metrics",
@@ -41,20 +44,42 @@ impl Agent {
             self.config.agent.interval,
             self.config.agent.metrics_listen
         );
+        // A wake-up tick (`woken`, `released`) restarts the schedule from it,
+        // so the rates of the next ticks span whole intervals, and no tick or
+        // probe of the old schedule comes in between.
         loop {
+            let pending = self.wakeups.pending_at();
             tokio::select! {
                 _ = ticker.tick() => {
                     self.tick();
+                    self.count_wakeup(WAKEUP_TICK);
+                    if let Some(at) = self.released(Sampled::Tick) {
+                        (ticker, prober) = new_tickers(at, self.config.agent.interval);
+                    }
                     // Pinged from the loop itself: a hung tick means no ping,
                     // and systemd restarts us.
                     notify(&[NotifyState::Watchdog]);
                 }
-                _ = prober.tick() => self.probe(),
+                _ = sleep_until(pending), if pending.is_some() => {
+                    self.wakeup_tick();
+                    notify(&[NotifyState::Watchdog]);
+                }
+                _ = prober.tick() => {
+                    self.probe();
+                    if let Some(at) = self.released(Sampled::Probe) {
+                        (ticker, prober) = new_tickers(at, self.config.agent.interval);
+                    }
+                }
+                id = self.wakeups.next() => {
+                    if let Some(at) = self.woken(id) {
+                        (ticker, prober) = new_tickers(at, self.config.agent.interval);
+                    }
+                }
                 _ = signals.hangup.recv() => {
                     let interval = self.config.agent.interval;
                     self.reload();
                     if self.config.agent.interval != interval {
-                        (ticker, prober) = new_tickers(self.config.agent.interval);
+                        (ticker, prober) = new_tickers(Instant::now(), self.config.agent.interval);
                     }
                 }
                 client = async {
@@ -75,17 +100,30 @@ impl Agent {
     }
 }
 
-/// The first tick comes one interval from now: the caller has just ticked.
-/// The tick, and the probe halfway between two ticks (`Agent::probe`).
-fn new_tickers(interval: Duration) -> (tokio::time::Interval, tokio::time::Interval) {
+/// The tick, and the probe halfway between two ticks (`Agent::probe`), on a
+/// schedule that starts at `start`: the first tick comes one interval after
+/// it (the caller has just ticked, or will tick then).
+fn new_tickers(
+    start: Instant,
+    interval: Duration,
+) -> (tokio::time::Interval, tokio::time::Interval) {
+    let start = tokio::time::Instant::from_std(start);
     let every = |first: Duration| {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+        let mut ticker = tokio::time::interval_at(start + first, interval);
         // After a slow tick, carry on at the normal pace rather than catching
         // up with a burst of ticks whose rates would be meaningless.
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker
     };
     (every(interval), every(interval / 2))
+}
+
+/// Sleeps until `at`; `None` never comes (its branch is disabled anyway).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Tells systemd; a no-op when not run by systemd (NOTIFY_SOCKET unset).

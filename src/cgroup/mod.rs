@@ -13,6 +13,7 @@ pub mod io;
 pub mod memory;
 pub mod pressure;
 mod tree;
+pub mod trigger;
 
 pub use error::{CgroupError, Result, Syntax, SyntaxError, ValueError};
 pub use flat_keyed::FlatKeyedError;
