@@ -358,12 +358,13 @@ pub fn boosted_cpu_weights(claims: &[Claim], boosted: &[bool]) -> Vec<u32> {
 
 /// Which tenants get their weight boosted this tick. Only while the CPUs
 /// are `contended` and only active tenants: a tenant is boosted when it
-/// gets less than its baseline while it waits for a CPU (it wants more),
-/// unless it presses its own `cpu.max` (then its limit holds it, not its
-/// neighbours, and a boost would only take from what runs beside the
-/// tenants); it stays boosted until it uses more than its baseline. The boost acts in
-/// the scheduler at once, with no tick, where a quota on the neighbours
-/// acts only at their next period.
+/// uses less than its baseline, whether it waits yet or not (waiting for
+/// the stall to show let the victim lose a second first), unless it presses
+/// its own `cpu.max` (then its limit holds it, not its neighbours, and a
+/// boost would only take from what runs beside the tenants); it stays
+/// boosted until it uses more than its baseline. The boost acts in the
+/// scheduler at once, with no tick, where a quota on the neighbours acts
+/// only at their next period.
 pub fn weight_boosts(
     capacity: f64,
     claims: &[Claim],
@@ -386,7 +387,7 @@ fn wants_boost(claim: &Claim, was_boosted: bool) -> bool {
     if was_boosted {
         usage < BOOST_RELEASE_FRACTION * claim.baseline
     } else {
-        usage < claim.baseline && claim.stall >= WANTING_STALL_FRACTION && !is_at_limit(claim)
+        usage < claim.baseline && !is_at_limit(claim)
     }
 }
 
@@ -734,12 +735,14 @@ mod tests {
     }
 
     #[test]
-    fn a_tenant_below_its_baseline_that_does_not_wait_is_not_boosted() {
+    fn a_tenant_below_its_baseline_is_boosted_before_it_waits() {
+        // Boosted only once it stalled, the one-thread victim of the VM's
+        // cell 1 lost 17% of a second first (0.834 of its baseline).
         let [mut victim, neighbour] = victim_and_neighbour();
         victim.stall = 0.0;
         assert_eq!(
             weight_boosts(2.0, &[victim, neighbour], true, &[]),
-            [false; 2]
+            [true, false]
         );
     }
 

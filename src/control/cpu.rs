@@ -293,7 +293,7 @@ impl ResourceControl for CpuControl {
 fn log_boost_change(tenant: &str, (was, now): (bool, bool), weight: u32, why: &str) {
     match (was, now) {
         (false, true) => tracing::info!(
-            "{tenant} cpu.weight boosted to {weight}: below its baseline and waiting for a CPU ({why})"
+            "{tenant} cpu.weight boosted to {weight}: below its baseline under contention ({why})"
         ),
         (true, false) => tracing::info!("{tenant} cpu.weight back to {weight} ({why})"),
         _ => {}
