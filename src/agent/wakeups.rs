@@ -112,16 +112,17 @@ pub(super) enum Cause {
         resource: PressureResource,
         received: Instant,
     },
-    /// The probe saw the host go idle while someone was held.
+    /// A tick or a probe saw the host go idle while someone was held.
     Release,
 }
 
-/// Where a tenant stands in the resource it stalls in.
+/// Where a tenant stands in one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Standing {
     /// Below its baseline (or not measured yet): a tick may hold it free.
     Victim,
-    /// At or above its baseline: a neighbour that stalls because it is held.
+    /// At or above its baseline, or pressing against its own limit of at
+    /// least its baseline: if it stalls, a limit holds it.
     Held,
 }
 
