@@ -233,6 +233,17 @@ impl Enforcer {
 
     /// Forgets what was applied to a group that vanished: if it comes back,
     /// its kernel defaults are a first write, not drift.
+    /// The CPU knobs last applied to `group` (what the kernel holds, unless
+    /// changed behind qosd's back since).
+    pub fn applied_cpu(&self, group: &Group) -> Option<CpuLimits> {
+        self.applied_cpu.get(group.path()).copied()
+    }
+
+    /// The `io.max` line last applied to `group` for `device`.
+    pub fn applied_io(&self, group: &Group, device: DeviceNumber) -> Option<IoMax> {
+        self.applied_io.get(group.path())?.get(&device).copied()
+    }
+
     pub fn forget(&mut self, group: &Group) {
         self.applied_cpu.remove(group.path());
         self.applied_io.remove(group.path());

@@ -245,7 +245,8 @@ impl Agent {
         self.control_classification();
         // The triggers follow the groups made ready or lost, and who is a
         // victim now.
-        self.wakeups.sync(&self.tenants, &self.samples);
+        self.wakeups
+            .sync(&self.tenants, &self.samples, &self.enforcer);
         self.metrics
             .tick_duration
             .observe(started.elapsed().as_secs_f64());

@@ -29,7 +29,8 @@ impl Agent {
                 // Applied now, on the latest sample, not a tick later.
                 self.prepare_groups();
                 self.control();
-                self.wakeups.sync(&self.tenants, &self.samples);
+                self.wakeups
+                    .sync(&self.tenants, &self.samples, &self.enforcer);
                 info!(
                     "reloaded {}: {} tenants",
                     path.display(),

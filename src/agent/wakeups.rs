@@ -16,10 +16,14 @@ use tokio::task::AbortHandle;
 use tracing::{debug, warn};
 
 use super::{Agent, Samples};
+use crate::cgroup::Group;
+use crate::cgroup::io::DeviceNumber;
 use crate::cgroup::pressure::PressureResource;
 use crate::cgroup::trigger::{self, Trigger, TriggerError};
 use crate::config::{IoDimension, Tenant};
 use crate::control::Managed;
+use crate::control::disk::io_max_field;
+use crate::enforce::Enforcer;
 use crate::metrics::{WAKEUP_PRESSURE, WAKEUP_PRESSURE_IGNORED, WAKEUP_RELEASE};
 use crate::policy;
 use crate::sample::{self, Rates, Sample};
@@ -108,16 +112,17 @@ pub(super) enum Cause {
         resource: PressureResource,
         received: Instant,
     },
-    /// The probe saw the host go idle while someone was held.
+    /// A tick or a probe saw the host go idle while someone was held.
     Release,
 }
 
-/// Where a tenant stands in the resource it stalls in.
+/// Where a tenant stands in one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Standing {
     /// Below its baseline (or not measured yet): a tick may hold it free.
     Victim,
-    /// At or above its baseline: a neighbour that stalls because it is held.
+    /// At or above its baseline, or pressing against its own limit of at
+    /// least its baseline: if it stalls, a limit holds it.
     Held,
 }
 
@@ -150,27 +155,52 @@ fn baselines(tenant: &Tenant) -> impl Iterator<Item = PressureResource> {
 }
 
 /// The triggers worth having after a tick, by tenant index: where a ready
-/// tenant is a victim, or not measured yet. A held tenant's events would
-/// only say, every window, that qosd holds it, and each wakes the loop,
-/// which costs CPU (in the VM, about half a probe): it has no trigger.
-pub(super) fn wanted(tenants: &[Managed], samples: &Samples) -> Vec<(usize, PressureResource)> {
-    let (rates, latest) = (samples.rates.as_ref(), samples.latest.as_ref());
+/// tenant is a victim (`standing`). A held tenant's events would only say,
+/// every window, that a limit holds it (its own, or the baseline it gets),
+/// and each wakes the loop, which costs CPU (in the VM, about half a probe):
+/// it has no trigger.
+pub(super) fn wanted(
+    tenants: &[Managed],
+    samples: &Samples,
+    enforcer: &Enforcer,
+) -> Vec<(usize, PressureResource)> {
+    let measured = (samples.rates.as_ref(), samples.latest.as_ref());
+    let victim = |index: usize, resource| {
+        let managed: &Managed = &tenants[index];
+        let limit = |dimension| applied_limit(enforcer, &managed.group, dimension);
+        standing(&managed.tenant, resource, measured, limit) == Standing::Victim
+    };
     tenants
         .iter()
         .enumerate()
         .filter(|(_, managed)| managed.ready)
         .flat_map(|(index, managed)| baselines(&managed.tenant).map(move |r| (index, r)))
-        .filter(|&(index, resource)| {
-            standing(&tenants[index].tenant, resource, rates, latest) == Standing::Victim
-        })
+        .filter(|&(index, resource)| victim(index, resource))
         .collect()
+}
+
+/// The limit qosd last applied to `group` in `dimension` (the policy's
+/// unit), or `None` when it applied none or no limit.
+pub(super) fn applied_limit(
+    enforcer: &Enforcer,
+    group: &Group,
+    dimension: Dimension,
+) -> Option<f64> {
+    match dimension {
+        Dimension::Cpu => {
+            let max = enforcer.applied_cpu(group)?.max;
+            Some(max.quota_us? as f64 / max.period_us as f64)
+        }
+        Dimension::Disk(device, io) => {
+            let mut max = enforcer.applied_io(group, device)?;
+            io_max_field(&mut max, io).map(|limit| limit as f64)
+        }
+    }
 }
 
 /// Every disk dimension with a baseline above zero: (device, dimension,
 /// baseline).
-fn io_baselines(
-    tenant: &Tenant,
-) -> impl Iterator<Item = (crate::cgroup::io::DeviceNumber, IoDimension, f64)> {
+fn io_baselines(tenant: &Tenant) -> impl Iterator<Item = (DeviceNumber, IoDimension, f64)> {
     tenant.disk.iter().flat_map(|entry| {
         IoDimension::ALL.into_iter().filter_map(|dimension| {
             let contract = (*entry.limits.get(dimension))?;
@@ -179,37 +209,47 @@ fn io_baselines(
     })
 }
 
-/// Gets its baseline, give or take what a tick's measurement misses: even
-/// stalling as much as a trigger reports, its contract would not be broken.
-fn gets(usage: f64, baseline: f64) -> bool {
-    !policy::contract_broken(usage, baseline, TRIGGER_STALL_SHARE)
+/// A dimension of a tenant's contract, for the limit qosd holds it at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dimension {
+    Cpu,
+    Disk(DeviceNumber, IoDimension),
+}
+
+/// Gets its baseline, give or take what a tick's measurement misses, or
+/// presses against a `limit` of at least its baseline (its stall is its own
+/// limit's): even stalling as much as a trigger reports, its contract would
+/// not be broken, as the policy counts it.
+fn gets(usage: f64, baseline: f64, limit: Option<f64>) -> bool {
+    !policy::contract_broken_under(usage, baseline, TRIGGER_STALL_SHARE, limit)
 }
 
 /// `tenant`'s standing in `resource`, from the latest rates (CPU, disk) or
-/// sample (memory). A tenant not measured yet is taken for a victim.
+/// sample (memory), and the limits qosd holds it at (`limit`: in cores, or
+/// in bytes/s or IOs/s; `None` when unlimited). A tenant not measured yet
+/// is taken for a victim.
 pub(super) fn standing(
     tenant: &Tenant,
     resource: PressureResource,
-    rates: Option<&Rates>,
-    latest: Option<&Sample>,
+    (rates, latest): (Option<&Rates>, Option<&Sample>),
+    limit: impl Fn(Dimension) -> Option<f64>,
 ) -> Standing {
     let measured = rates.and_then(|rates| rates.tenants.get(&tenant.name));
     let held = match resource {
-        PressureResource::Cpu => measured
-            .zip(tenant.cpu)
-            .is_some_and(|(m, contract)| gets(m.cpu_cores, contract.baseline.get())),
+        PressureResource::Cpu => measured.zip(tenant.cpu).is_some_and(|(m, contract)| {
+            gets(m.cpu_cores, contract.baseline.get(), limit(Dimension::Cpu))
+        }),
         PressureResource::Io => measured.is_some_and(|m| {
             io_baselines(tenant).any(|(device, dimension, baseline)| {
-                let rate =
-                    m.io.get(&device)
-                        .map_or(0.0, |io| *io.per_second.get(dimension));
-                gets(rate, baseline)
+                let io = m.io.get(&device);
+                let rate = io.map_or(0.0, |io| *io.per_second.get(dimension));
+                gets(rate, baseline, limit(Dimension::Disk(device, dimension)))
             })
         }),
         PressureResource::Memory => latest
             .and_then(|sample| sample.tenants.get(&tenant.name)?.memory)
             .zip(tenant.memory)
-            .is_some_and(|(m, contract)| gets(m.current as f64, contract.baseline as f64)),
+            .is_some_and(|(m, contract)| gets(m.current as f64, contract.baseline as f64, None)),
     };
     if held {
         Standing::Held
@@ -247,11 +287,11 @@ impl Wakeups {
     /// Arms the triggers `wanted` names and drops the others: those of a
     /// tenant that left, changed group, is not ready or is held now, and
     /// those whose task ended (their file stopped).
-    pub(super) fn sync(&mut self, tenants: &[Managed], samples: &Samples) {
+    pub(super) fn sync(&mut self, tenants: &[Managed], samples: &Samples, enforcer: &Enforcer) {
         if self.mode != Mode::On {
             return;
         }
-        let wanted = wanted(tenants, samples);
+        let wanted = wanted(tenants, samples, enforcer);
         let groups: HashMap<(&str, PressureResource), &Path> = wanted
             .iter()
             .map(|&(index, resource)| {
@@ -342,7 +382,8 @@ impl Agent {
     pub(super) fn start_wakeups(&mut self) {
         if !self.options.dry_run {
             self.wakeups.mode = Mode::On;
-            self.wakeups.sync(&self.tenants, &self.samples);
+            self.wakeups
+                .sync(&self.tenants, &self.samples, &self.enforcer);
         }
     }
 

@@ -519,7 +519,7 @@ impl DiskControl {
     }
 }
 
-fn io_max_field(max: &mut IoMax, dimension: IoDimension) -> &mut Option<u64> {
+pub(crate) fn io_max_field(max: &mut IoMax, dimension: IoDimension) -> &mut Option<u64> {
     match dimension {
         IoDimension::ReadBps => &mut max.rbps,
         IoDimension::WriteBps => &mut max.wbps,

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::cgroup::io::DeviceNumber;
-use crate::config::IoDimensions;
+use crate::config::{IoDimension, IoDimensions};
 use crate::net::fake::FakeShaper;
 use crate::procfs::{HostCpuStat, HostCpuTimes};
 use crate::sample::{IoRates, MemorySample, TenantRates, TenantSample};
@@ -98,26 +98,57 @@ fn sample_with_memory(current: u64) -> Sample {
 #[test]
 fn below_its_baseline_a_tenant_is_a_victim_at_or_near_it_held() {
     let web = web();
-    let of = |resource, rates: &Rates| standing(&web, resource, Some(rates), None);
+    let of = |resource, rates: &Rates| standing(&web, resource, (Some(rates), None), unlimited);
     assert_eq!(of(CPU, &rates(0.3, 0.0)), Standing::Victim);
     assert_eq!(of(CPU, &rates(0.97, 0.0)), Standing::Held);
     // Zero-baseline dimensions (writes here) say nothing either way.
     assert_eq!(of(IO, &rates(0.0, 1_048_576.0)), Standing::Victim);
     assert_eq!(of(IO, &rates(0.0, 20.0 * 1_048_576.0)), Standing::Held);
     let mib = 1_048_576;
-    let memory = |current| standing(&web, MEMORY, None, Some(&sample_with_memory(current)));
+    let memory = |current| {
+        let sample = sample_with_memory(current);
+        standing(&web, MEMORY, (None, Some(&sample)), unlimited)
+    };
     assert_eq!(memory(10 * mib), Standing::Victim);
     assert_eq!(memory(150 * mib), Standing::Held);
+}
+
+fn unlimited(_: Dimension) -> Option<f64> {
+    None
+}
+
+#[test]
+fn below_its_baseline_but_pressing_on_its_own_limit_a_tenant_is_held() {
+    let web = web();
+    // 0.93 of its 1-core baseline: a victim, unless held at 1 core by its
+    // own cpu.max (throttling shows as pressure).
+    let at = |cores| move |dimension| (dimension == Dimension::Cpu).then_some(cores);
+    let cpu = rates(0.93, 0.0);
+    let of = |limit| standing(&web, CPU, (Some(&cpu), None), limit);
+    assert_eq!(of(at(1.0)), Standing::Held);
+    assert_eq!(of(at(1.5)), Standing::Victim, "far below its limit");
+    let read = |dimension| match dimension {
+        Dimension::Disk(VDA, IoDimension::ReadBps) => Some(10.0 * 1_048_576.0),
+        _ => None,
+    };
+    let reads = rates(0.0, 9.2 * 1_048_576.0);
+    let measured = (Some(&reads), None);
+    assert_eq!(standing(&web, IO, measured, read), Standing::Held);
+    assert_eq!(standing(&web, IO, measured, unlimited), Standing::Victim);
 }
 
 #[test]
 fn a_tenant_not_measured_yet_is_a_victim() {
     let web = web();
     for resource in [CPU, IO, MEMORY] {
-        assert_eq!(standing(&web, resource, None, None), Standing::Victim);
+        let nothing = (None, None);
+        assert_eq!(
+            standing(&web, resource, nothing, unlimited),
+            Standing::Victim
+        );
         let others = Rates::default();
         assert_eq!(
-            standing(&web, resource, Some(&others), None),
+            standing(&web, resource, (Some(&others), None), unlimited),
             Standing::Victim
         );
     }
@@ -168,7 +199,7 @@ fn samples_of(web: f64, batch: f64) -> Samples {
 #[test]
 fn a_tenant_not_measured_yet_gets_every_trigger_it_may_need() {
     let tenants = managed_pair();
-    let all = wanted(&tenants, &Samples::default());
+    let all = wanted(&tenants, &Samples::default(), &Enforcer::new(false));
     assert_eq!(
         all,
         [
@@ -186,16 +217,22 @@ fn a_tenant_not_measured_yet_gets_every_trigger_it_may_need() {
 fn only_victims_have_triggers() {
     let mut tenants = managed_pair();
     let cpu_of = |tenants: &[Managed], samples| -> Vec<_> {
-        let wanted = wanted(tenants, &samples);
+        let wanted = wanted(tenants, &samples, &Enforcer::new(false));
         wanted.into_iter().filter(|w| w.1 == CPU).collect()
     };
     // At or above their baseline of 1 core: held, whatever they stall.
     assert!(cpu_of(&tenants, samples_of(1.2, 1.0)).is_empty());
     assert_eq!(cpu_of(&tenants, samples_of(0.3, 1.0)), [(0, CPU)]);
     // Neither did disk I/O, and no memory was sampled: victims there.
-    assert_eq!(wanted(&tenants, &samples_of(1.2, 1.0)).len(), 4);
+    assert_eq!(
+        wanted(&tenants, &samples_of(1.2, 1.0), &Enforcer::new(false)).len(),
+        4
+    );
     tenants[0].ready = false;
-    assert_eq!(wanted(&tenants, &Samples::default()).len(), 3);
+    assert_eq!(
+        wanted(&tenants, &Samples::default(), &Enforcer::new(false)).len(),
+        3
+    );
 }
 
 fn fake_host_agent(dir: &Path) -> (FakeHost, Agent) {
