@@ -431,8 +431,14 @@ print_report() {
     [[ ! -f $OUT/knobs.txt ]] || report "$(cat "$OUT/knobs.txt")"
 }
 
-# check_suite_cells: the suite's cells against thresholds set below the
-# worst of three VM runs (the numbers beside each).
+# The suite's thresholds, below the worst of three VM runs (provisional).
+SUITE_MEAN_MIN=0.95
+SUITE_P01_MIN=0.80
+SUITE_REACH_MAX=1.0
+SUITE_RELEASE_MAX=1.5
+SUITE_P50_RATIO_MAX=2
+
+# check_suite_cells: the suite's cells against the SUITE_* thresholds.
 check_suite_cells() {
     local line alone vboth mean p01 reach nboth after release a50 a99 b50 b99
     line=$(grep '^1,qosd-1s,' "$SUMMARY" | cut -d, -f3-)
