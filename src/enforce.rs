@@ -51,6 +51,9 @@ pub struct Enforcer {
     dry_run: bool,
     /// Counts `begin_tick` calls, for the drift checks.
     ticks: u64,
+    /// Writes to `cpu.max` and `io.max` since `begin_tick`: the knobs that
+    /// leave a CPU or a device idle (weights never do).
+    caps_written: u64,
     applied_cpu: HashMap<PathBuf, CpuLimits>,
     applied_io: HashMap<PathBuf, HashMap<DeviceNumber, IoMax>>,
     applied_io_weight: HashMap<PathBuf, u32>,
@@ -89,6 +92,13 @@ impl Enforcer {
     /// Starts a tick: on every `DRIFT_CHECK_TICKS`th, values are read back.
     pub fn begin_tick(&mut self) {
         self.ticks += 1;
+        self.caps_written = 0;
+    }
+
+    /// Whether this tick wrote a cap (`cpu.max`, `io.max`): then the host's
+    /// idle time before it says nothing of the caps in force.
+    pub fn wrote_caps(&self) -> bool {
+        self.caps_written > 0
     }
 
     /// Whether `desired` may be taken as in force without reading the kernel.
@@ -116,13 +126,15 @@ impl Enforcer {
         if burst_first {
             done += self.reconcile_burst(group, burst, desired, last)?;
         }
-        done += self.reconcile(
+        let max = self.reconcile(
             (group, "cpu.max"),
             cpu::read_max(group)?,
             desired.max,
             last.map(|l| l.max),
             |max| cpu::write_max(group, max),
         )?;
+        self.caps_written += max.writes;
+        done += max;
         if !burst_first {
             done += self.reconcile_burst(group, burst, desired, last)?;
         }
@@ -177,6 +189,7 @@ impl Enforcer {
             last.map(line),
             |line| io::write_max(group, line.device, line.max),
         )?;
+        self.caps_written += done.writes;
         if last != Some(desired) {
             self.applied_io
                 .entry(group.path().to_path_buf())
@@ -385,6 +398,18 @@ mod tests {
             .unwrap()
             .trim()
             .to_string()
+    }
+
+    #[test]
+    fn a_weight_is_not_a_cap() {
+        let (_root, group, mut enforcer) = enforcer_over_fake_group(false);
+        enforcer.begin_tick();
+        apply(&mut enforcer, &group, 300, None);
+        assert!(!enforcer.wrote_caps(), "only cpu.weight was written");
+        apply(&mut enforcer, &group, 300, Some(50_000));
+        assert!(enforcer.wrote_caps());
+        enforcer.begin_tick();
+        assert!(!enforcer.wrote_caps(), "counted per tick");
     }
 
     #[test]

@@ -138,8 +138,10 @@ pub struct Agent {
     classification: classify::Classification,
     /// PSI triggers, when the loop serves them.
     wakeups: wakeups::Wakeups,
-    /// Whether the last control pass wrote to the kernel: then the host's
-    /// idle CPU before it says nothing of the limits in force (wake-ups).
+    /// Whether the last control pass wrote a cap (`Enforcer::wrote_caps`):
+    /// then the host's idle CPU before it says nothing of the limits in
+    /// force (wake-ups). A weight does not count: boosting a tenant that had
+    /// just stopped kept a release tick from coming for a whole tick.
     limits_changed: bool,
     /// Ticks done, and when the last one ended (for `qosd status`).
     ticks: u64,
@@ -309,16 +311,16 @@ impl Agent {
     /// them writes to a group known to be gone.
     fn control(&mut self) {
         self.enforcer.begin_tick();
-        self.limits_changed = false;
         for index in 0..self.controllers.len() {
             let parts = (&self.config, self.tenants.as_slice(), &self.hierarchy);
             let Some(tick) = view(parts, &self.samples) else {
-                return;
+                break;
             };
             let mut outcome = Outcome::default();
             self.controllers[index].control(&tick, &mut self.enforcer, &mut outcome);
             self.settle(outcome);
         }
+        self.limits_changed = self.enforcer.wrote_caps();
     }
 
     /// Counts what a controller did, and handles its failed groups.
@@ -329,7 +331,6 @@ impl Agent {
             .drift_corrections
             .inc_by(outcome.writes.drift_corrections);
         metrics.enforcement_errors.inc_by(outcome.errors);
-        self.limits_changed |= outcome.writes.writes > 0;
         for (index, error) in outcome.failed {
             self.group_failed(index, &error);
         }

@@ -431,11 +431,17 @@ print_report() {
     [[ ! -f $OUT/knobs.txt ]] || report "$(cat "$OUT/knobs.txt")"
 }
 
-# The suite's thresholds, below the worst of three VM runs (provisional).
-SUITE_MEAN_MIN=0.95
-SUITE_P01_MIN=0.80
-SUITE_REACH_MAX=1.0
-SUITE_RELEASE_MAX=1.5
+# The suite's thresholds. Five VM runs of the suite's cells (2026-12-08,
+# 04:27-04:37 UTC; the last three after release ticks stopped waiting on
+# weight writes): cell 1 mean 1.000, 1.001, 1.002, 1.002, 1.001 and p01
+# 0.999, 1.000, 0.999, 1.000, 0.999 (the checks are the goals: 0.97 and
+# 0.90); reach 0.31, 0.21, 0.21, 0.21, 0.22 s; release 0.10, 0.62, 0.22,
+# 0.63, 1.27 s (the goal, 1 s, is not met in every run); cell 5, p50
+# beside / alone 0.99, 1.06, 0.85, 1.01, 0.93.
+SUITE_MEAN_MIN=0.97
+SUITE_P01_MIN=0.90
+SUITE_REACH_MAX=0.5
+SUITE_RELEASE_MAX=1.9
 SUITE_P50_RATIO_MAX=2
 
 # check_suite_cells: the suite's cells against the SUITE_* thresholds.

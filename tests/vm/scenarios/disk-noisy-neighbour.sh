@@ -647,26 +647,29 @@ print_shapes() {
     [[ ! -f $OUT/knobs.txt ]] || report "$(cat "$OUT/knobs.txt")"
 }
 
-# check_qd: the suite's cell (qosd at a 1 s tick) against what the code
-# reaches today, with margins below three VM runs' numbers (2026-12-08);
-# the goals are reported (print_shapes), not asserted. Nothing is asserted
-# of db beside backup: starved to 0.77 MiB/s, under 5% of its baseline
-# (policy::ACTIVE_BASELINE_FRACTION), with no I/O pressure (libaio waits
-# in io_getevents, no iowait), db does not count as active, and at a 1 s
-# tick qosd never clamps backup for it (BENCHMARKS.md, "Disk workload
-# shapes"). So backup takes the free disk at once when db stops; once qosd
-# protects db, the two backup checks must be measured again.
+# check_qd: the suite's cell (qosd at a 1 s tick) against thresholds with
+# margins below five VM runs (2026-12-08, after the disk's activity floor
+# became 1% of the baseline: before it, db starved at 0.77 MiB/s was taken
+# for idle and never protected). The goal of a reaction within 250 ms is
+# not met at this tick (db's waits show no I/O pressure, so nothing wakes
+# qosd before the tick): the check holds what the code reaches.
 check_qd() {
-    local line alone after free95
+    local line alone mean p01 reach after free95
     line=$(grep '^qosd-1s,' "$SUMMARY" | cut -d, -f2-)
     [[ -n $line ]] || { fail "the qosd-1s way did not complete"; return; }
-    IFS=, read -r alone _ _ _ _ _ _ _ after free95 <<<"$line"
-    # 3 runs: 50.06, 50.01, 50.05 MiB/s
+    IFS=, read -r alone _ mean p01 _ reach _ _ after free95 <<<"$line"
+    # 5 runs: 50.02, 50.11, 50.00, 50.01, 50.05 MiB/s
     ge "$alone" 45 || fail "qosd-1s: db alone read $alone MiB/s (want >= 45)"
-    # 3 runs: 1.001, 1.003, 1.003
-    ge "$after" 0.9 || fail "qosd-1s: backup got $after of the free 50 MiB/s in the second after db stopped (want >= 0.9)"
-    # 3 runs: 0.11, 0.11, 0.11 s
-    le "$free95" 0.5 || fail "qosd-1s: backup at 95% of the free 50 MiB/s after $free95 s (want <= 0.5)"
+    # 5 runs: 1.669, 1.665, 1.669, 1.668, 1.666 (the goal: 0.97)
+    ge "$mean" 0.97 || fail "qosd-1s: db's mean share beside backup $mean (want >= 0.97)"
+    # 5 runs: 1.618, 1.614, 1.646, 1.640, 1.632 (the goal: 0.90)
+    ge "$p01" 0.90 || fail "qosd-1s: db's p01 share beside backup $p01 (want >= 0.90)"
+    # 5 runs: 1.30, 1.11, 1.02, 1.38, 1.12 s
+    le "$reach" 2.0 || fail "qosd-1s: db at 90% of its baseline after $reach s (want <= 2.0)"
+    # 5 runs: 0.605, 0.687, 0.778, 0.605, 0.702
+    ge "$after" 0.4 || fail "qosd-1s: backup got $after of the free 50 MiB/s in the second after db stopped (want >= 0.4)"
+    # 5 runs: 0.91, 0.75, 0.65, 0.93, 0.77 s
+    le "$free95" 1.4 || fail "qosd-1s: backup at 95% of the free 50 MiB/s after $free95 s (want <= 1.4)"
 }
 
 main_qd() {
