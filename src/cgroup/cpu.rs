@@ -345,7 +345,6 @@ mod tests {
             matches!(error, crate::cgroup::CgroupError::Parse { ref content, .. } if content == "lots\n")
         );
         std::fs::remove_file(group.path().join(CPU_MAX_BURST)).unwrap();
-        group.close_files();
         assert_eq!(
             read_max_burst(&group).unwrap(),
             None,

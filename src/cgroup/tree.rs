@@ -328,22 +328,29 @@ impl Group {
             .map_err(|reason| file::parse_error(&self.path.join(file_name), content, reason))
     }
 
-    /// [`Group::read_parsed`], or `Ok(None)` when the file is missing but
-    /// the group is not: the kernel lacks the knob, or the parent has not
-    /// enabled its controller. A vanished group is an error, not `None`.
+    /// Reads and parses a file that is read only now and then, without
+    /// keeping it open (a kept-open `cpu.max.burst` per tenant ran the VM's
+    /// 1,000-tenant agent out of descriptors); `Ok(None)` when the file is
+    /// missing but the group is not: the kernel lacks the knob, or the
+    /// parent has not enabled its controller. A vanished group is an error,
+    /// not `None`.
     pub(crate) fn read_parsed_if_present<T, E: Into<ValueError>>(
         &self,
         file_name: &'static str,
         parse: impl FnOnce(&str) -> std::result::Result<T, E>,
     ) -> Result<Option<T>> {
-        match self.read_parsed(file_name, parse) {
+        let path = self.path.join(file_name);
+        let content = match file::read(&path) {
             Err(CgroupError::Read { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound && self.exists() =>
             {
-                Ok(None)
+                return Ok(None);
             }
-            read => read.map(Some),
-        }
+            read => read?,
+        };
+        parse(&content)
+            .map(Some)
+            .map_err(|reason| file::parse_error(&path, content, reason))
     }
 
     pub fn path(&self) -> &Path {

@@ -235,6 +235,29 @@ fn only_victims_have_triggers() {
     );
 }
 
+#[test]
+fn past_the_cap_busy_tenants_come_first() {
+    // 60 idle copies of web, then web and batch (which used a CPU): 186
+    // victims' resources, more than MAX_TRIGGERS.
+    let hierarchy = crate::cgroup::Hierarchy::at("/cg");
+    let mut tenants: Vec<Managed> = (0..60)
+        .map(|i| {
+            let mut tenant = web();
+            tenant.name = format!("idle{i}");
+            Managed {
+                group: hierarchy.group(Path::new(&tenant.name)),
+                tenant,
+                ready: true,
+            }
+        })
+        .collect();
+    tenants.extend(managed_pair());
+    let all = wanted(&tenants, &samples_of(0.3, 0.2), &Enforcer::new(false));
+    assert!(all.len() > MAX_TRIGGERS, "{}", all.len());
+    let first: Vec<usize> = all.iter().take(6).map(|&(index, _)| index).collect();
+    assert_eq!(first, [60, 60, 60, 61, 61, 61], "web and batch first");
+}
+
 fn fake_host_agent(dir: &Path) -> (FakeHost, Agent) {
     let host = FakeHost::create(&dir.join("host"), 2).unwrap();
     let config_path = dir.join("qosd.toml");
