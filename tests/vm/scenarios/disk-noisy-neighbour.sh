@@ -648,7 +648,7 @@ print_shapes() {
 }
 
 # check_qd: the suite's cell (qosd at a 1 s tick) against thresholds with
-# margins below five VM runs (2026-12-08, after the disk's activity floor
+# margins below six VM runs (2026-12-08, after the disk's activity floor
 # became 1% of the baseline: before it, db starved at 0.77 MiB/s was taken
 # for idle and never protected). The goal of a reaction within 250 ms is
 # not met at this tick (db's waits show no I/O pressure, so nothing wakes
@@ -666,9 +666,12 @@ check_qd() {
     ge "$p01" 0.90 || fail "qosd-1s: db's p01 share beside backup $p01 (want >= 0.90)"
     # 5 runs: 1.30, 1.11, 1.02, 1.38, 1.12 s
     le "$reach" 2.0 || fail "qosd-1s: db at 90% of its baseline after $reach s (want <= 2.0)"
-    # 5 runs: 0.605, 0.687, 0.778, 0.605, 0.702
-    ge "$after" 0.4 || fail "qosd-1s: backup got $after of the free 50 MiB/s in the second after db stopped (want >= 0.4)"
-    # 5 runs: 0.91, 0.75, 0.65, 0.93, 0.77 s
+    # 6 runs: 0.605, 0.687, 0.778, 0.605, 0.702, 0.332. It depends on where
+    # db stops in the tick: disk is released at the tick only, and until
+    # then backup holds its clamp (17 MiB/s, 0.34 of the free disk).
+    ge "$after" 0.25 || fail "qosd-1s: backup got $after of the free 50 MiB/s in the second after db stopped (want >= 0.25)"
+    # 6 runs: 0.91, 0.75, 0.65, 0.93, 0.77, 1.12 s (at most a tick, and the
+    # device's queue)
     le "$free95" 1.4 || fail "qosd-1s: backup at 95% of the free 50 MiB/s after $free95 s (want <= 1.4)"
 }
 
