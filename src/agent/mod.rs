@@ -138,11 +138,6 @@ pub struct Agent {
     classification: classify::Classification,
     /// PSI triggers, when the loop serves them.
     wakeups: wakeups::Wakeups,
-    /// Whether the last control pass wrote a cap (`Enforcer::wrote_caps`):
-    /// then the host's idle CPU before it says nothing of the limits in
-    /// force (wake-ups). A weight does not count: boosting a tenant that had
-    /// just stopped kept a release tick from coming for a whole tick.
-    limits_changed: bool,
     /// Ticks done, and when the last one ended (for `qosd status`).
     ticks: u64,
     last_tick: Option<Instant>,
@@ -204,7 +199,6 @@ impl Agent {
             groups: groups::GroupWatch::default(),
             classification,
             wakeups: wakeups::Wakeups::new(),
-            limits_changed: false,
             ticks: 0,
             last_tick: None,
         };
@@ -320,7 +314,6 @@ impl Agent {
             self.controllers[index].control(&tick, &mut self.enforcer, &mut outcome);
             self.settle(outcome);
         }
-        self.limits_changed = self.enforcer.wrote_caps();
     }
 
     /// Counts what a controller did, and handles its failed groups.

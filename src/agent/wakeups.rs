@@ -146,8 +146,8 @@ pub(super) enum Standing {
 /// release the held. Only if the last tick changed no limit: otherwise its
 /// own clamps and releases moved the idle time. Disk and memory are not
 /// released between ticks: their idleness is not read then.
-pub(super) fn release(throttled: bool, limits_changed: bool, idle_gain: f64) -> bool {
-    throttled && !limits_changed && idle_gain >= SPARE_CORES
+pub(super) fn release(throttled: bool, wrote_caps: bool, idle_gain: f64) -> bool {
+    throttled && !wrote_caps && idle_gain >= SPARE_CORES
 }
 
 /// The resources where `tenant` may be a victim: those where it has a
@@ -469,7 +469,10 @@ impl Agent {
         let throttled = (rates.tenants.values()).any(|t| t.cpu_throttled_seconds > 0.0);
         let idle_gain = idle_now - idle_before;
         debug!("{after:?}: throttled {throttled}, idle gained {idle_gain:.2} cores");
-        release(throttled, self.limits_changed, idle_gain).then(|| self.schedule(Cause::Release))
+        // A weight does not count (`Enforcer::wrote_caps`): boosting a tenant
+        // that had just stopped kept a release back for a whole tick.
+        let wrote_caps = self.enforcer.wrote_caps();
+        release(throttled, wrote_caps, idle_gain).then(|| self.schedule(Cause::Release))
     }
 
     /// A wake-up tick [`JUDGE`] after the probe or the tick just taken: from

@@ -436,9 +436,18 @@ async fn a_tick_whose_second_part_was_idler_than_its_first_schedules_a_release_t
 async fn no_release_after_a_tick_that_changed_limits_or_when_not_serving() {
     let dir = tempfile::tempdir().unwrap();
     let mut agent = probed_after_a_quiet(dir.path());
-    agent.limits_changed = true;
+    let group = agent.tenants[0].group.clone();
+    let capped = crate::enforce::CpuLimits {
+        weight: 100,
+        max: crate::cgroup::cpu::CpuMax {
+            quota_us: Some(12_345),
+            period_us: 100_000,
+        },
+        burst_us: 0,
+    };
+    agent.enforcer.apply_cpu(&group, capped).unwrap();
     assert_eq!(agent.released(Sampled::Probe), None);
-    agent.limits_changed = false;
+    agent.enforcer.begin_tick();
     agent.wakeups.mode = Mode::Off;
     assert_eq!(agent.released(Sampled::Probe), None);
     // Releasing needs no trigger.
