@@ -111,6 +111,8 @@ declare -A PULSED=()
 declare -A PULSE_PIDS=()
 
 declare -A R # lib.sh's stop_qosd records the agent's exit and memory here
+# cpu.max and cpu.max.burst at the end of "both", by "CELL,WAY,GROUP".
+declare -A MAX=() BURST=()
 
 # cell_label CELL: "victim 1t; pair 2t 0.6, swarm 16t 0.2" for the table.
 cell_label() {
@@ -239,12 +241,14 @@ stop_groups() {
 # knob_snapshot CELL WAY GROUP...: cpu.weight and cpu.max into KNOBS,
 # builtins only.
 knob_snapshot() {
-    local g w m
+    local g w m b
     KNOBS="cell $1, $2, end of both:"
     for g in "${@:3}"; do
         read -r w <"$CG/$g/cpu.weight"
         read -r m <"$CG/$g/cpu.max"
-        printf -v KNOBS '%s\n  %-7s cpu.weight=%s cpu.max=%s' "$KNOBS" "$g:" "$w" "$m"
+        read -r b <"$CG/$g/cpu.max.burst"
+        MAX[$1,$2,$g]=$m BURST[$1,$2,$g]=$b
+        printf -v KNOBS '%s\n  %-7s cpu.weight=%s cpu.max=%s cpu.max.burst=%s' "$KNOBS" "$g:" "$w" "$m" "$b"
     done
 }
 
@@ -453,6 +457,13 @@ check_suite_cells() {
     ge "$p01" "$SUITE_P01_MIN" || fail "cell 1: the victim's p01 share $p01 < $SUITE_P01_MIN"
     le "$reach" "$SUITE_REACH_MAX" || fail "cell 1: reach $reach s > $SUITE_REACH_MAX s"
     le "$release" "$SUITE_RELEASE_MAX" || fail "cell 1: release $release s > $SUITE_RELEASE_MAX s"
+    # qosd clamps the neighbours, and lets each save one period's quota.
+    local g quota
+    for g in pair swarm; do
+        quota=${MAX[1,qosd-1s,$g]%% *}
+        [[ $quota =~ ^[0-9]+$ && ${BURST[1,qosd-1s,$g]} == "$quota" ]] ||
+            fail "cell 1: $g's cpu.max.burst ${BURST[1,qosd-1s,$g]:-?} is not its quota (cpu.max ${MAX[1,qosd-1s,$g]:-?})"
+    done
     IFS=, read -r _ _ a50 a99 b50 b99 < <(grep '^5,qosd-1s,' "$LATENCY")
     # The p99 is reported, not checked: no cgroup knob but a CPU of its own
     # holds it (cpu-latency-knobs.sh, BENCHMARKS.md).
